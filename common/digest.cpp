@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "common/digest.hpp"
+
+#include <openssl/evp.h>
+#include <sys/random.h>
+
+#include <fmt/format.h>
+
+namespace berth {
+
+namespace {
+bool is_lower_hex(std::string_view s) {
+    for (char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string to_hex(const unsigned char* data, size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out(n * 2, '0');
+    for (size_t i = 0; i < n; ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0xf];
+    }
+    return out;
+}
+}  // namespace
+
+Result<Digest> Digest::parse(std::string_view text) {
+    constexpr std::string_view algo = "sha256:";
+    if (text.substr(0, algo.size()) != algo || text.size() != algo.size() + 64 ||
+        !is_lower_hex(text.substr(algo.size()))) {
+        return Error(Errc::invalid_argument, fmt::format("invalid digest \"{}\"", text));
+    }
+    return Digest(std::string(text));
+}
+
+Digest Digest::of(std::string_view data) {
+    Sha256 h;
+    h.update(data);
+    return h.finish();
+}
+
+struct Sha256::Impl {
+    EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+    impl_->ctx = EVP_MD_CTX_new();
+    BERTH_ASSERT(impl_->ctx != nullptr);
+    BERTH_ASSERT(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+
+void Sha256::update(std::string_view data) {
+    BERTH_ASSERT(EVP_DigestUpdate(impl_->ctx, data.data(), data.size()) == 1);
+}
+
+Digest Sha256::finish() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    BERTH_ASSERT(EVP_DigestFinal_ex(impl_->ctx, md, &len) == 1);
+    return Digest("sha256:" + to_hex(md, len));
+}
+
+std::string random_hex_id(size_t chars) {
+    std::string bytes((chars + 1) / 2, '\0');
+    size_t got = 0;
+    while (got < bytes.size()) {
+        ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+        if (n > 0) {
+            got += static_cast<size_t>(n);
+        }
+    }
+    auto hex = to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+    hex.resize(chars);
+    return hex;
+}
+
+}  // namespace berth

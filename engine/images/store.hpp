@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The image store (DESIGN.md "State"): an OCI content store under
+// <root>/images and unpacked layers under <root>/snapshots.
+//
+// Terms. A *blob* is content named by its sha256 (images/blobs/sha256/<hex>):
+// manifests, configs and layer archives exactly as received. An *image* is a
+// manifest plus the config it names; its id is the config's digest, as in
+// Docker. A *reference* (repo tag or repo digest) names an image; the table of
+// images and references is images/repositories.json. A *snapshot* is one layer
+// unpacked on top of nothing, at snapshots/<chain id hex>/fs, shared by every
+// image whose layer chain starts the same way; whiteouts are overlayfs
+// whiteouts, so the snapshot dirs of an image, bottom first, are its overlay
+// lowerdirs.
+//
+// Atomicity. Blobs are written to a temp file, checked for size and digest,
+// then renamed to their name. Layers are unpacked into a temp dir and renamed
+// into snapshots/. The reference table is written atomically, under the store
+// lock (locks/images.lock), only after every blob and snapshot of the image is
+// in place. So an interrupted pull, load or unpack leaves either nothing
+// visible or a complete image; leftover temp files are removed by the next
+// open(). Readers take no lock.
+//
+// Thread-safety: one ImageStore per thread; several processes may share a root.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.hpp"
+#include "common/paths.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+
+namespace berth::engine::images {
+
+/// The "config" object of an OCI or Docker image config.
+struct ImageConfig {
+    std::vector<std::string> env;         ///< "KEY=value"
+    std::vector<std::string> cmd;
+    std::vector<std::string> entrypoint;
+    std::string working_dir;
+    std::string user;
+    std::string stop_signal;
+    std::map<std::string, std::string> labels;
+    std::set<std::string> exposed_ports;  ///< "80/tcp"
+    std::set<std::string> volumes;        ///< "/data"
+    nlohmann::json healthcheck;           ///< Docker's Healthcheck object, or null
+};
+
+/// One image of the store.
+struct Image {
+    std::string id;                      ///< "sha256:<hex>" of the config blob
+    std::vector<std::string> repo_tags;  ///< stored qualified: "docker.io/library/busybox:latest"
+    std::vector<std::string> repo_digests;  ///< "docker.io/library/busybox@sha256:..."
+    ImageConfig config;
+    nlohmann::json raw_config;           ///< the whole config JSON (for inspect)
+    std::string manifest_digest;         ///< "sha256:<hex>" of the manifest blob
+    std::vector<std::string> diff_ids;   ///< rootfs.diff_ids, bottom first
+    /// Unpacked snapshot dirs, bottom first, ready as overlay lowerdirs.
+    std::vector<std::filesystem::path> layers;
+    int64_t size = 0;                    ///< sum of the unpacked layer sizes
+    std::string created;                 ///< RFC 3339, from the config
+    std::string architecture;
+    std::string os;
+};
+
+/// One line of `history`, newest first as Docker prints it.
+struct HistoryEntry {
+    std::string id;  ///< the image id for the top entry, "<missing>" otherwise
+    std::string created;
+    std::string created_by;
+    std::string comment;
+    int64_t size = 0;
+    bool empty_layer = false;
+};
+
+/// A container that uses an image, reported by the container layer
+/// (engine::containers) through ImageUsersFn so that `rmi` and `prune` know
+/// what not to delete. The images layer never reads container records itself.
+struct ImageUser {
+    std::string image_id;  ///< "sha256:<hex>"
+    std::string container;  ///< container id or name, for the error message
+    bool running = false;
+};
+/// Returns the current users; may be empty (then nothing counts as in use).
+using ImageUsersFn = std::function<Result<std::vector<ImageUser>>()>;
+
+/// Limits applied while unpacking (RELIABILITY.md section 2 row 21).
+struct StoreOptions {
+    /// Largest uncompressed layer accepted; 0 takes BERTH_MAX_LAYER_BYTES from
+    /// the environment, else 32 GiB.
+    uint64_t max_layer_bytes = 0;
+};
+
+/// A blob being written: data goes to a private temp file; commit() checks
+/// the size and digest and only then renames it to blobs/sha256/<hex>.
+class BlobWriter {
+public:
+    BlobWriter(BlobWriter&&) noexcept;
+    BlobWriter& operator=(BlobWriter&&) noexcept;
+    ~BlobWriter();  ///< removes the temp file unless committed
+
+    Result<void> write(std::string_view data);
+    [[nodiscard]] int64_t written() const noexcept;
+    /// Finishes the blob. When `expected` is non-empty the content must hash to
+    /// it (Errc::invalid_argument "digest mismatch ..." otherwise, and nothing
+    /// is stored); when `expected_size` >= 0 the size must match too.
+    Result<Digest> commit(const std::string& expected = {}, int64_t expected_size = -1);
+
+private:
+    friend class ImageStore;
+    struct Impl;
+    explicit BlobWriter(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+/// The store. Cheap to open; holds no fds between calls.
+class ImageStore {
+public:
+    /// Opens (creating if needed) the store under paths.images() and
+    /// paths.snapshots(), and removes temp files left by dead processes.
+    [[nodiscard]] static Result<ImageStore> open(const Paths& paths, StoreOptions options = {});
+
+    /// Resolves a reference ("busybox", "busybox:latest", "docker.io/library/busybox",
+    /// a full or short id, name@digest). When the reference normalises to
+    /// docker.io/library/busybox:latest and the store has no such image, seeds the
+    /// built-in busybox image first. Errc::not_found: "No such image: X".
+    [[nodiscard]] Result<Image> resolve(std::string_view ref);
+    /// Like resolve() but never seeds.
+    [[nodiscard]] Result<Image> find(std::string_view ref);
+    /// Every image, newest first (dangling ones too).
+    [[nodiscard]] Result<std::vector<Image>> list();
+    /// Adds the reference `target` to the image `source` resolves to, moving
+    /// it from any other image (that one may become dangling).
+    [[nodiscard]] Result<void> tag(std::string_view source, std::string_view target);
+    /// Docker's `rmi`: removing by name drops that reference and deletes the
+    /// image once it has none left; removing by id deletes the image (Errc::conflict
+    /// when it has several repositories, unless `force`). An image used by a
+    /// running container is never deleted (Errc::conflict); one used by a
+    /// stopped container only with `force`, and then only untagged (kept
+    /// dangling, so the container's layers stay). Returns Docker's lines,
+    /// "Untagged: busybox:latest" and "Deleted: sha256:...".
+    [[nodiscard]] Result<std::vector<std::string>> remove(std::string_view ref, bool force,
+                                                          const ImageUsersFn& users = {});
+    /// Deletes dangling images not in use (with `all`: every image not in use).
+    /// Returns the deleted/untagged lines; `reclaimed` receives the bytes freed.
+    [[nodiscard]] Result<std::vector<std::string>> prune(bool all, const ImageUsersFn& users,
+                                                         int64_t* reclaimed = nullptr);
+    /// The image's history, newest first, with layer sizes.
+    [[nodiscard]] Result<std::vector<HistoryEntry>> history(std::string_view ref);
+
+    // ---- ingestion, used by load, import, pull and build ----
+
+    /// Starts a new blob (see BlobWriter).
+    [[nodiscard]] Result<BlobWriter> new_blob();
+    /// Stores a small blob held in memory; verifies `expected` when given.
+    [[nodiscard]] Result<Digest> put_blob(std::string_view data, const std::string& expected = {});
+    [[nodiscard]] bool has_blob(const std::string& digest) const;
+    [[nodiscard]] std::filesystem::path blob_path(const std::string& digest) const;
+    /// Reads a blob and checks its digest. Errc::not_found / Errc::internal (corrupt).
+    [[nodiscard]] Result<std::string> read_blob(const std::string& digest) const;
+
+    /// Registers an image whose manifest blob is already stored: parses the
+    /// manifest and config, unpacks every layer not yet unpacked (checking each
+    /// layer's diff id), then records the image and points `tags` (any reference
+    /// form; normalised) at it. `repo_digest` ("name@sha256:...") is recorded
+    /// when not empty. Atomic as described above.
+    [[nodiscard]] Result<Image> commit_image(const std::string& manifest_digest,
+                                             const std::vector<std::string>& tags,
+                                             const std::string& repo_digest = {});
+
+    [[nodiscard]] const Paths& paths() const noexcept { return paths_; }
+    [[nodiscard]] const StoreOptions& options() const noexcept { return options_; }
+
+private:
+    ImageStore(Paths paths, StoreOptions options);
+    Result<Image> load_image(const std::string& id, const nlohmann::json& entry) const;
+    Result<nlohmann::json> read_table() const;
+    Result<void> write_table(const nlohmann::json& table);
+    Result<void> seed_busybox();
+    Result<std::vector<std::string>> delete_unreferenced(const nlohmann::json& table,
+                                                         const std::set<std::string>& removed);
+
+    Paths paths_;
+    StoreOptions options_;
+};
+
+/// The name the built-in image is stored under.
+inline constexpr std::string_view builtin_busybox_ref = "docker.io/library/busybox:latest";
+
+}  // namespace berth::engine::images

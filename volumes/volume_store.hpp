@@ -119,6 +119,15 @@ public:
     /// Records that the volume was used / copied into; copy-up never happens again.
     [[nodiscard]] Result<void> mark_populated(const std::string& name);
 
+    /// Under the volume's lock: when the volume was never populated and its data
+    /// directory is empty, runs `fill(data_dir)` (copy-up); then marks it
+    /// populated whatever happened, so that no later mount copies into it
+    /// (RELIABILITY row 18). Returns whether `fill` ran. If `fill` fails, the data
+    /// directory is emptied again and the volume stays unpopulated.
+    [[nodiscard]] Result<bool> populate_once(
+        const std::string& name,
+        const std::function<Result<void>(const std::filesystem::path& data_dir)>& fill);
+
     /// Sum of the file sizes under the volume's data (for prune's report).
     [[nodiscard]] Result<uint64_t> disk_usage(const std::string& name) const;
 

@@ -187,8 +187,13 @@ private:
     Result<nlohmann::json> read_table() const;
     Result<void> write_table(const nlohmann::json& table);
     Result<void> seed_busybox();
-    Result<std::vector<std::string>> delete_unreferenced(const nlohmann::json& table,
-                                                         const std::set<std::string>& removed);
+    Result<int64_t> ensure_snapshot(const std::string& chain, const std::string& parent,
+                                    const std::string& diff_id, const std::string& blob);
+    /// Deletes the blobs and snapshots of `removed` entries that no image in
+    /// `table` still uses; appends "Deleted: ..." lines; returns bytes freed.
+    int64_t delete_unreferenced(const nlohmann::json& table,
+                                const std::vector<nlohmann::json>& removed,
+                                std::vector<std::string>* lines);
 
     Paths paths_;
     StoreOptions options_;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Unpacking one layer archive into an empty snapshot directory, safely.
+//
+// Every entry path is cleaned lexically (leading "/" and "./" dropped, "."
+// removed, ".." resolved; a path that still climbs out is refused) and its
+// parent is opened with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from the snapshot's dirfd, so no
+// symlink already in the tree is ever followed and nothing can be written
+// outside it. The final component is created with *at() calls relative to that
+// parent fd, with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW. Hardlink targets are
+// resolved the same way and must be inside the layer. AUFS whiteouts become
+// overlayfs ones: ".wh.NAME" a 0:0 character device NAME, ".wh..wh..opq" the
+// xattr trusted.overlay.opaque=y on the directory. Xattrs from the archive
+// are restricted to user.*, security.capability and POSIX ACLs (never
+// trusted.overlay.*). Decompression is in-process (zlib, zstd); the
+// uncompressed stream is hashed to check the layer's diff id and counted
+// against max_bytes.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "engine/images/manifest.hpp"
+
+namespace berth::engine::images {
+
+/// A lexically cleaned entry path: its components, none "", "." or "..".
+/// Errc::invalid_argument when the path climbs out of the root or has a NUL.
+[[nodiscard]] Result<std::vector<std::string>> clean_entry_path(std::string_view name);
+
+/// What an entry's base name means in the AUFS whiteout convention.
+enum class WhiteoutKind { none, whiteout, opaque, meta };
+/// ".wh..wh..opq" -> opaque; ".wh.NAME" -> whiteout (target NAME in *target);
+/// other ".wh..wh.*" -> meta (ignored); anything else -> none.
+[[nodiscard]] WhiteoutKind classify_whiteout(std::string_view base, std::string* target);
+
+/// True for the xattr names the unpacker keeps.
+[[nodiscard]] bool allowed_xattr(std::string_view name);
+
+/// A decompressing reader over a layer blob: yields the uncompressed bytes,
+/// hashing them (the diff id) and refusing to go past `max_bytes`. The
+/// compression is sniffed from the magic bytes (gzip, zstd or none).
+class LayerStream {
+public:
+    /// `fd` is read from its current offset. `name` appears in errors.
+    [[nodiscard]] static Result<std::unique_ptr<LayerStream>> open(UniqueFd fd, uint64_t max_bytes,
+                                                                   std::string name);
+    virtual ~LayerStream() = default;
+    /// The next uncompressed chunk; empty at the end of the stream.
+    [[nodiscard]] virtual Result<std::string_view> next() = 0;
+    /// Reads to the end, then returns the sha256 of everything uncompressed.
+    [[nodiscard]] virtual Result<std::string> finish() = 0;
+    [[nodiscard]] virtual uint64_t total() const = 0;
+    [[nodiscard]] virtual Compression compression() const = 0;
+};
+
+/// What unpacking produced.
+struct UnpackStats {
+    std::string diff_id;      ///< sha256 of the uncompressed archive
+    int64_t size = 0;         ///< bytes of regular file content
+    uint64_t entries = 0;
+};
+
+/// Unpacks the archive read from `blob_fd` into the empty directory `root_fd`.
+/// `name` (the layer digest) is used in errors. Errc::invalid_argument for a
+/// corrupt or hostile archive, from_errno classes for I/O (ENOSPC included).
+[[nodiscard]] Result<UnpackStats> unpack_layer(UniqueFd blob_fd, int root_fd,
+                                               const std::string& name, uint64_t max_bytes);
+
+/// The default max_layer_bytes: BERTH_MAX_LAYER_BYTES or 32 GiB.
+[[nodiscard]] uint64_t default_max_layer_bytes();
+
+/// Opens `rel` (a cleaned relative path) below `root_fd` with
+/// RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS.
+[[nodiscard]] Result<UniqueFd> open_in_root(int root_fd, const std::string& rel, int flags,
+                                            bool no_symlinks = true);
+
+}  // namespace berth::engine::images

@@ -328,6 +328,22 @@ Result<void> apply_xattrs(archive_entry* entry, int fd, const std::string& shown
     return {};
 }
 
+/// fchown that tolerates EPERM for an unprivileged caller, who cannot give
+/// files away (rootless use); as root every failure counts.
+int chown_fd(int fd, uid_t uid, gid_t gid) {
+    if (::fchown(fd, uid, gid) == 0) {
+        return 0;
+    }
+    return (errno == EPERM && ::geteuid() != 0) ? 0 : -1;
+}
+
+int chown_at(int dfd, const char* name, uid_t uid, gid_t gid) {
+    if (::fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0) {
+        return 0;
+    }
+    return (errno == EPERM && ::geteuid() != 0) ? 0 : -1;
+}
+
 /// The per-archive unpacking state.
 class Unpacker {
 public:
@@ -413,7 +429,7 @@ public:
                 return sys_fail(shown, "open directory");
             }
             UniqueFd g(fd);
-            if (::fchown(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
+            if (chown_fd(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
                 return sys_fail(shown, "set owner and mode");
             }
             if (auto r = apply_xattrs(entry, fd, shown); !r) {
@@ -455,7 +471,7 @@ public:
             if (::ftruncate(fd, fsize) != 0) {
                 return sys_fail(shown, "size");
             }
-            if (::fchown(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
+            if (chown_fd(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
                 return sys_fail(shown, "set owner and mode");
             }
             if (auto x = apply_xattrs(entry, fd, shown); !x) {
@@ -472,7 +488,7 @@ public:
             if (::symlinkat(t, pfd, cbase) != 0) {
                 return sys_fail(shown, "create symlink");
             }
-            if (::fchownat(pfd, cbase, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (chown_at(pfd, cbase, uid, gid) != 0) {
                 return sys_fail(shown, "set symlink owner");
             }
             ::utimensat(pfd, cbase, times, AT_SYMLINK_NOFOLLOW);
@@ -488,7 +504,7 @@ public:
             }
             // The node was created just now by this process in a private
             // directory, so the name still denotes it: no symlink to follow.
-            if (::fchownat(pfd, cbase, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+            if (chown_at(pfd, cbase, uid, gid) != 0 ||
                 ::fchmodat(pfd, cbase, mode, 0) != 0) {
                 return sys_fail(shown, "set owner and mode");
             }

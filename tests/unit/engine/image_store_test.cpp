@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/fs.hpp"
+#include "common/paths.hpp"
+#include "engine/images/manifest.hpp"
+#include "engine/images/store.hpp"
+#include "tests/unit/engine/image_tar.hpp"
+
+using namespace berth::engine::images;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct StoreFixture {
+    berth::fs::TempDir dir =
+        berth::fs::TempDir::create(stdfs::temp_directory_path(), "berth-store-").value();
+    berth::Paths paths;
+    StoreFixture() {
+        paths.root = dir.path() / "root";
+        paths.run_root = dir.path() / "run";
+    }
+    ImageStore open() { return ImageStore::open(paths).value(); }
+};
+
+/// Stores a one-layer image whose only file is `name` with `content`.
+berth::Result<Image> add_image(ImageStore& store, const std::string& name,
+                               const std::string& content, const std::string& tag) {
+    std::string tar = berth::testing::RawTar().file(name, content).finish();
+    auto layer = store.put_blob(tar);
+    REQUIRE(layer);
+    nlohmann::json cfg = {{"architecture", "amd64"},
+                          {"os", "linux"},
+                          {"created", "2020-01-01T00:00:00Z"},
+                          {"config", {{"Cmd", {"/" + name}}, {"Labels", {{"tag", tag}}}}},
+                          {"rootfs", {{"type", "layers"}, {"diff_ids", {layer->str()}}}}};
+    auto c = store.put_blob(cfg.dump());
+    REQUIRE(c);
+    nlohmann::json man = {
+        {"schemaVersion", 2},
+        {"mediaType", media::oci_manifest},
+        {"config", {{"mediaType", media::oci_config}, {"digest", c->str()}, {"size", cfg.dump().size()}}},
+        {"layers", {{{"mediaType", media::oci_layer}, {"digest", layer->str()}, {"size", tar.size()}}}}};
+    auto m = store.put_blob(man.dump());
+    REQUIRE(m);
+    return store.commit_image(m->str(), {tag});
+}
+
+}  // namespace
+
+TEST_CASE("store: busybox is seeded on first use", "[engine][images]") {
+    StoreFixture f;
+    auto store = f.open();
+    auto none = store.find("busybox");
+    REQUIRE_FALSE(none);
+    CHECK(none.error().code() == berth::Errc::not_found);
+    CHECK(none.error().message() == "No such image: busybox");
+
+    auto img = store.resolve("busybox");
+    REQUIRE(img);
+    CHECK(img->repo_tags == std::vector<std::string>{"docker.io/library/busybox:latest"});
+    CHECK(img->config.cmd == std::vector<std::string>{"sh"});
+    REQUIRE(img->config.env.size() == 1);
+    CHECK(img->config.env[0].rfind("PATH=/usr/local/sbin:", 0) == 0);
+    REQUIRE(img->layers.size() == 1);
+    auto fs = img->layers[0];
+    struct stat bb {};
+    struct stat sh {};
+    REQUIRE(::lstat((fs / "bin/busybox").c_str(), &bb) == 0);
+    CHECK((bb.st_mode & 0111) != 0);
+    // every applet is a hard link to the one binary
+    bool found_sh = ::lstat((fs / "bin/sh").c_str(), &sh) == 0;
+    REQUIRE(found_sh);
+    CHECK(sh.st_ino == bb.st_ino);
+    auto passwd = berth::fs::read_file(fs / "etc/passwd");
+    REQUIRE(passwd);
+    CHECK(passwd->find("root:x:0:0:") != std::string::npos);
+    CHECK(passwd->find("nobody:x:65534:65534:") != std::string::npos);
+    CHECK(berth::fs::read_file(fs / "etc/group")->find("nogroup:x:65534:") != std::string::npos);
+    struct stat tmp {};
+    REQUIRE(::lstat((fs / "tmp").c_str(), &tmp) == 0);
+    CHECK((tmp.st_mode & 07777) == 01777);
+    CHECK(img->size > 0);
+
+    // the same reference in every form, and the id forms
+    for (const char* ref : {"busybox:latest", "docker.io/library/busybox", "library/busybox"}) {
+        auto again = store.resolve(ref);
+        REQUIRE(again);
+        CHECK(again->id == img->id);
+    }
+    CHECK(store.find(img->id)->id == img->id);
+    CHECK(store.find(img->id.substr(7, 12))->id == img->id);
+    CHECK(store.find(img->id.substr(7))->id == img->id);
+    CHECK(store.find("busybox@" + img->manifest_digest)->id == img->id);
+
+    // deterministic: a second store seeds the same image id
+    StoreFixture g;
+    auto other = g.open();
+    CHECK(other.resolve("busybox")->id == img->id);
+
+    auto hist = store.history("busybox");
+    REQUIRE(hist);
+    REQUIRE(hist->size() == 2);
+    CHECK(hist->front().id == img->id);
+    CHECK(hist->front().empty_layer);
+    CHECK(hist->back().size > 0);
+}
+
+TEST_CASE("store: concurrent first use seeds once", "[engine][images]") {
+    StoreFixture f;
+    std::vector<std::string> ids(4);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        threads.emplace_back([&, i] {
+            auto store = ImageStore::open(f.paths);
+            if (store) {
+                auto img = store->resolve("busybox");
+                if (img) {
+                    ids[i] = img->id;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& id : ids) {
+        CHECK(!id.empty());
+        CHECK(id == ids[0]);
+    }
+    auto store = f.open();
+    CHECK(store.list()->size() == 1);
+    size_t snapshots = 0;
+    for (const auto& e : stdfs::directory_iterator(f.paths.snapshots())) {
+        (void)e;
+        ++snapshots;
+    }
+    CHECK(snapshots == 1);
+    // nothing is left in the temp area
+    CHECK(stdfs::is_empty(f.paths.tmp() / "images"));
+}
+
+TEST_CASE("store: tag, rmi and prune", "[engine][images]") {
+    StoreFixture f;
+    auto store = f.open();
+    auto a = add_image(store, "a", "AAA", "app:v1");
+    REQUIRE(a);
+    REQUIRE(store.tag("app:v1", "localhost:5000/app:v2"));
+    auto img = store.find("app:v1");
+    REQUIRE(img);
+    CHECK(img->repo_tags.size() == 2);
+    CHECK_FALSE(store.tag("app:v1", "app@sha256:" + std::string(64, 'a')));
+    CHECK_FALSE(store.tag("nosuch", "x:y"));
+
+    // removing by id with two repositories needs force
+    auto conflict = store.remove(a->id, false);
+    REQUIRE_FALSE(conflict);
+    CHECK(conflict.error().code() == berth::Errc::conflict);
+
+    // a running container blocks even -f; a stopped one blocks without -f
+    ImageUsersFn running = [&]() -> berth::Result<std::vector<ImageUser>> {
+        return std::vector<ImageUser>{{a->id, "c1", true}};
+    };
+    ImageUsersFn stopped = [&]() -> berth::Result<std::vector<ImageUser>> {
+        return std::vector<ImageUser>{{a->id, "c2", false}};
+    };
+    auto r1 = store.remove(a->id, true, running);
+    REQUIRE_FALSE(r1);
+    CHECK(r1.error().message().find("running container c1") != std::string::npos);
+    CHECK_FALSE(store.remove(a->id, false, stopped));
+
+    auto untag = store.remove("localhost:5000/app:v2", false);
+    REQUIRE(untag);
+    CHECK(*untag == std::vector<std::string>{"Untagged: localhost:5000/app:v2"});
+    CHECK(store.find("app:v1"));
+
+    // the same layer is shared by a second image with the same content
+    auto b = add_image(store, "a", "AAA", "other:1");
+    REQUIRE(b);
+    CHECK(b->layers == a->layers);  // same chain, one snapshot
+
+    auto del = store.remove("app:v1", false);
+    REQUIRE(del);
+    REQUIRE(del->size() >= 2);
+    CHECK((*del)[0] == "Untagged: app:v1");
+    CHECK((*del)[1] == "Deleted: " + a->id);
+    CHECK_FALSE(store.find("app:v1"));
+    CHECK(stdfs::exists(b->layers[0]));  // still used by other:1
+
+    // moving a tag leaves a dangling image, which prune removes
+    auto c = add_image(store, "c", "CCC", "other:1");
+    REQUIRE(c);
+    auto dangling = store.find(b->id);
+    REQUIRE(dangling);
+    CHECK(dangling->repo_tags.empty());
+    int64_t freed = 0;
+    auto pruned = store.prune(false, {}, &freed);
+    REQUIRE(pruned);
+    CHECK_FALSE(store.find(b->id));
+    CHECK(freed == 3);
+    CHECK_FALSE(stdfs::exists(b->layers[0]));
+    CHECK(store.find("other:1"));
+    auto all = store.prune(true, {}, nullptr);
+    REQUIRE(all);
+    CHECK(store.list()->empty());
+    CHECK(stdfs::is_empty(f.paths.snapshots()));
+}
+
+TEST_CASE("store: blobs are verified and never half-written", "[engine][images]") {
+    StoreFixture f;
+    auto store = f.open();
+    std::string data = "hello";
+    auto bad = store.put_blob(data, "sha256:" + std::string(64, '0'));
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message().find("digest mismatch") != std::string::npos);
+    CHECK(stdfs::is_empty(f.paths.images() / "blobs" / "sha256"));
+    CHECK(stdfs::is_empty(f.paths.tmp() / "images"));
+    auto ok = store.put_blob(data);
+    REQUIRE(ok);
+    CHECK(store.read_blob(ok->str()).value() == data);
+    {
+        std::FILE* fp = std::fopen(store.blob_path(ok->str()).c_str(), "w");
+        std::fputs("hellx", fp);
+        std::fclose(fp);
+    }
+    auto corrupt = store.read_blob(ok->str());
+    REQUIRE_FALSE(corrupt);
+    CHECK(corrupt.error().message().find("corrupt") != std::string::npos);
+
+    // a layer whose content does not match the config's diff id is not registered
+    std::string tar = berth::testing::RawTar().file("x", "1").finish();
+    auto layer = store.put_blob(tar);
+    REQUIRE(layer);
+    nlohmann::json cfg = {{"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + std::string(64, 'e')}}}}};
+    auto cd = store.put_blob(cfg.dump());
+    nlohmann::json man = {
+        {"schemaVersion", 2},
+        {"config", {{"mediaType", media::oci_config}, {"digest", cd->str()}, {"size", 1}}},
+        {"layers", {{{"mediaType", media::oci_layer}, {"digest", layer->str()}, {"size", tar.size()}}}}};
+    auto md = store.put_blob(man.dump());
+    auto img = store.commit_image(md->str(), {"bad:1"});
+    REQUIRE_FALSE(img);
+    CHECK(img.error().message().find("diff id mismatch") != std::string::npos);
+    CHECK(store.list()->empty());
+    CHECK(stdfs::is_empty(f.paths.snapshots()));
+    CHECK(stdfs::is_empty(f.paths.tmp() / "images"));
+}

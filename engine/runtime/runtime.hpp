@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -94,5 +95,19 @@ Result<std::vector<pid_t>> pids(const nlohmann::json& config);
 /// engine/runtime/ (RELIABILITY.md section 1). The caller fills in process,
 /// root, hostname, extra mounts, resources and annotations.
 nlohmann::json default_spec();
+
+/// The default seccomp profile (OCI linux.seccomp form) for a container whose
+/// capability set is `caps` ("CAP_SYS_ADMIN" or "SYS_ADMIN"): moby's
+/// capability-gated syscalls are added for each granted capability, and with
+/// CAP_SYS_ADMIN the clone namespace-flag filter and the clone3 ENOSYS rule
+/// are replaced by plain allows, exactly as moby's profile does.
+nlohmann::json seccomp_for_caps(const std::vector<std::string>& caps);
+
+/// The frozen data file itself (engine/runtime/docker_defaults.json), parsed.
+const nlohmann::json& docker_defaults();
+
+/// Which cgroup hierarchy the host uses, detected at run time.
+enum class CgroupMode { v1, v2 };
+CgroupMode detect_cgroup_mode();
 
 }  // namespace berth::engine::runtime

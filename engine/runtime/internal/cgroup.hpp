@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "engine/runtime/runtime.hpp"
+#include "engine/runtime/spec.hpp"
+
+namespace berth::engine::runtime::detail {
+
+/// A mounted cgroup v1 hierarchy: where it is and what its mount options name
+/// ("cpu", "memory", "name=systemd", ...).
+struct V1Hierarchy {
+    std::filesystem::path mountpoint;
+    std::string controllers;  ///< comma-separated, as in the mount options
+};
+
+/// The v1 hierarchies mounted on this host (from /proc/self/mountinfo).
+std::vector<V1Hierarchy> v1_hierarchies();
+
+/// One container cgroup: on v1 a directory in every hierarchy, on v2 one
+/// directory of the unified tree. Not an owner: destroy() removes it.
+class Cgroup {
+public:
+    /// Names the cgroup of `cgroups_path` ("/prefix/id"; relative is taken from
+    /// the hierarchy root too). Errc::invalid_argument for ".." components.
+    static Result<Cgroup> at(const std::string& cgroups_path);
+
+    [[nodiscard]] CgroupMode mode() const { return mode_; }
+    [[nodiscard]] const std::vector<std::filesystem::path>& dirs() const { return dirs_; }
+
+    /// Creates the directories (and enables v2 controllers on the ancestors).
+    Result<void> create() const;
+    /// Writes the limits of `res` (memory, swap, cpu, cpuset, pids, devices).
+    Result<void> apply(const Resources& res) const;
+    /// Moves `pid` (0: the caller) into the cgroup, in every hierarchy.
+    Result<void> add(pid_t pid) const;
+    Result<std::vector<pid_t>> pids() const;
+    Result<void> freeze(bool frozen) const;
+    /// Signals every process; SIGKILL uses cgroup.kill on v2 when available.
+    Result<void> signal_all(int sig) const;
+    /// Kills what is left, waits for the cgroup to empty and removes it.
+    /// Missing is success.
+    Result<void> destroy() const;
+    Result<CgroupStats> stats() const;
+
+private:
+    CgroupMode mode_ = CgroupMode::v1;
+    std::string rel_;
+    std::vector<std::filesystem::path> dirs_;  ///< v1: per hierarchy; v2: one
+};
+
+}  // namespace berth::engine::runtime::detail

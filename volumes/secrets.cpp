@@ -98,7 +98,8 @@ Result<void> check_target(const std::filesystem::path& rootfs, const std::string
     if (!root) {
         return std::move(root).error().wrap(ctx);
     }
-    auto fd = detail::openat2_fd(root->get(), target.substr(1), O_PATH | O_NOFOLLOW, 0,
+    // No O_NOFOLLOW: a symlink as the last component must fail with ELOOP too.
+    auto fd = detail::openat2_fd(root->get(), target.substr(1), O_PATH, 0,
                                  RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
                                  fmt::format("{}: resolve target {}", ctx, target));
     if (fd) {

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DNS resolver process (`berth __resolver`): answers on each DNS-enabled
+// network's gateway address, forwards other names to the host's resolvers.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "netns/internal/dns_message.hpp"
+#include "netns/internal/resolver.hpp"
+#include "netns/ipam.hpp"
+
+namespace berth::netns {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace detail {
+
+namespace {
+
+std::filesystem::path resolver_lock(const Paths& paths) { return paths.locks() / "resolver.lock"; }
+
+bool matches(const EndpointRecord& ep, std::string_view name) {
+    auto lower_eq = [](std::string_view a, std::string_view b) {
+        return a.size() == b.size() &&
+               std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+                   return std::tolower(static_cast<unsigned char>(x)) ==
+                          std::tolower(static_cast<unsigned char>(y));
+               });
+    };
+    if (name.empty()) {
+        return false;
+    }
+    if (lower_eq(ep.container_name, name) || lower_eq(ep.hostname, name)) {
+        return true;
+    }
+    for (const auto& a : ep.aliases) {
+        if (lower_eq(a, name)) {
+            return true;
+        }
+    }
+    return ep.container_id == name || (name.size() == 12 && ep.container_id.rfind(name, 0) == 0);
+}
+
+void collect(const Network& n, std::string_view name, LookupResult& out) {
+    for (const auto& [id, ep] : n.endpoints) {
+        if (matches(ep, name)) {
+            out.known = true;
+            if (auto ip = Ipv4::parse(ep.ipv4)) {
+                out.ipv4.push_back(ip->value);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+LookupResult lookup_name(const std::vector<Network>& networks, const std::string& network_id,
+                         uint32_t source_ip, std::string_view name) {
+    LookupResult out;
+    const Network* here = nullptr;
+    for (const auto& n : networks) {
+        if (n.id == network_id) {
+            here = &n;
+        }
+    }
+    if (here == nullptr || !here->dns_enabled) {
+        return out;
+    }
+    collect(*here, name, out);
+    if (!out.known) {
+        std::string asker;
+        for (const auto& [id, ep] : here->endpoints) {
+            if (auto ip = Ipv4::parse(ep.ipv4); ip && ip->value == source_ip) {
+                asker = id;
+            }
+        }
+        if (!asker.empty()) {
+            for (const auto& n : networks) {
+                if (&n != here && n.dns_enabled && n.endpoints.count(asker) != 0) {
+                    collect(n, name, out);
+                }
+            }
+        }
+    }
+    std::sort(out.ipv4.begin(), out.ipv4.end());
+    out.ipv4.erase(std::unique(out.ipv4.begin(), out.ipv4.end()), out.ipv4.end());
+    return out;
+}
+
+bool resolver_running(const Paths& paths) {
+    auto probe = fs::FileLock::try_acquire(resolver_lock(paths));
+    return !probe && probe.error().code() == Errc::conflict;
+}
+
+Result<void> ensure_resolver(const Paths& paths) {
+    if (auto r = fs::make_dirs(paths.locks(), 0700); !r) {
+        return r;
+    }
+    if (resolver_running(paths)) {
+        return {};
+    }
+    std::string exe = "/proc/self/exe";
+    if (const char* e = std::getenv("BERTH_EXE"); e != nullptr && *e != '\0') {
+        exe = e;
+    }
+    // Everything the child needs is prepared before fork: after it only
+    // async-signal-safe calls run.
+    std::vector<std::string> args{exe, "--root", paths.root.native(), "--run-root",
+                                  paths.run_root.native(), "__resolver"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    std::string prefix_env = "BERTH_PREFIX=" + paths.prefix;
+    pid_t child = ::fork();
+    if (child < 0) {
+        int err = errno;
+        return Error::from_errno(err, "fork resolver");
+    }
+    if (child == 0) {
+        ::setsid();
+        pid_t grandchild = ::fork();
+        if (grandchild != 0) {
+            ::_exit(grandchild < 0 ? 1 : 0);
+        }
+        int devnull = ::open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            ::dup2(devnull, 0);
+            ::dup2(devnull, 1);
+            ::dup2(devnull, 2);
+        }
+        ::syscall(SYS_close_range, 3U, ~0U, 0U);
+        ::putenv(prefix_env.data());
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return Error(Errc::internal, "start resolver: the helper process failed");
+    }
+    log::netns().debug("started DNS resolver for {}", paths.root.native());
+    return {};
+}
+
+}  // namespace detail
+
+namespace {
+
+struct Listener {
+    explicit Listener(asio::io_context& io) : socket(io) {}
+    udp::socket socket;
+    std::string network_id;
+    bool internal = false;
+    std::array<char, 4096> buf{};
+    udp::endpoint peer;
+};
+
+class Resolver {
+public:
+    Resolver(asio::io_context& io, Paths paths, fs::FileLock lock)
+        : io_(io), paths_(std::move(paths)), lock_(std::move(lock)), tick_(io), signals_(io) {}
+
+    void start() {
+        load_upstreams();
+        signals_.add(SIGTERM);
+        signals_.add(SIGINT);
+        signals_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (!ec) {
+                stop();
+            }
+        });
+        reload();
+        schedule();
+    }
+
+private:
+    void load_upstreams() {
+        std::ifstream in("/etc/resolv.conf");
+        std::string line;
+        while (std::getline(in, line)) {
+            std::istringstream words(line);
+            std::string key, value;
+            words >> key >> value;
+            if (key != "nameserver") {
+                continue;
+            }
+            boost::system::error_code ec;
+            auto addr = asio::ip::make_address_v4(value, ec);
+            if (!ec) {
+                upstreams_.emplace_back(addr, 53);
+            }
+        }
+    }
+
+    void schedule() {
+        tick_.expires_after(std::chrono::milliseconds(100));
+        tick_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            ++ticks_;
+            struct stat st {};
+            bool changed = ::stat(paths_.networks().c_str(), &st) == 0 &&
+                           (st.st_mtim.tv_sec != mtime_.tv_sec ||
+                            st.st_mtim.tv_nsec != mtime_.tv_nsec);
+            if (changed || ticks_ % 20 == 0 || listeners_.size() < wanted_) {
+                mtime_ = st.st_mtim;
+                reload();
+            }
+            if (!stopped_) {
+                schedule();
+            }
+        });
+    }
+
+    void reload() {
+        auto all = read_networks(paths_);
+        if (!all) {
+            log::netns().warn("resolver: {}", all.error().message());
+            return;
+        }
+        networks_ = std::move(*all);
+        std::map<std::string, const Network*> want;
+        for (const auto& n : networks_) {
+            if (n.dns_enabled && !n.endpoints.empty()) {
+                want[n.gateway] = &n;
+            }
+        }
+        wanted_ = want.size();
+        if (want.empty()) {
+            maybe_exit();
+            return;
+        }
+        for (auto it = listeners_.begin(); it != listeners_.end();) {
+            auto w = want.find(it->first);
+            if (w == want.end() || w->second->id != it->second->network_id) {
+                boost::system::error_code ec;
+                it->second->socket.close(ec);
+                it = listeners_.erase(it);
+            } else {
+                it->second->internal = w->second->internal;
+                ++it;
+            }
+        }
+        for (const auto& [gw, n] : want) {
+            if (listeners_.count(gw) != 0) {
+                continue;
+            }
+            auto l = std::make_shared<Listener>(io_);
+            l->network_id = n->id;
+            l->internal = n->internal;
+            boost::system::error_code ec;
+            auto addr = asio::ip::make_address_v4(gw, ec);
+            if (!ec) {
+                l->socket.open(udp::v4(), ec);
+            }
+            if (!ec) {
+                l->socket.bind(udp::endpoint(addr, 53), ec);
+            }
+            if (ec) {
+                // The bridge address may not be up yet, or an old resolver is
+                // still exiting: retried on the next tick.
+                log::netns().debug("resolver: bind {}:53: {}", gw, ec.message());
+                continue;
+            }
+            listeners_[gw] = l;
+            receive(l);
+        }
+    }
+
+    /// Exits when no network needs DNS, deciding under the network lock so
+    /// that an attach racing with the exit starts a new resolver.
+    void maybe_exit() {
+        auto store = NetworkStore::open(paths_);
+        if (!store) {
+            return;
+        }
+        auto all = store->list();
+        if (!all) {
+            return;
+        }
+        bool needed = std::any_of(all->begin(), all->end(), [](const Network& n) {
+            return n.dns_enabled && !n.endpoints.empty();
+        });
+        if (needed) {
+            return;
+        }
+        lock_.reset();  // before the network lock is released (with `store`)
+        stop();
+    }
+
+    void stop() {
+        stopped_ = true;
+        for (auto& [gw, l] : listeners_) {
+            boost::system::error_code ec;
+            l->socket.close(ec);
+        }
+        listeners_.clear();
+        io_.stop();
+    }
+
+    void receive(const std::shared_ptr<Listener>& l) {
+        l->socket.async_receive_from(
+            asio::buffer(l->buf), l->peer,
+            [this, l](const boost::system::error_code& ec, size_t n) {
+                if (ec == asio::error::operation_aborted || !l->socket.is_open()) {
+                    return;
+                }
+                if (!ec) {
+                    answer(l, std::string(l->buf.data(), n), l->peer);
+                }
+                receive(l);
+            });
+    }
+
+    void reply(const std::shared_ptr<Listener>& l, const std::string& data,
+               const udp::endpoint& to) {
+        if (data.empty() || !l->socket.is_open()) {
+            return;
+        }
+        boost::system::error_code ec;
+        l->socket.send_to(asio::buffer(data), to, 0, ec);
+    }
+
+    void answer(const std::shared_ptr<Listener>& l, const std::string& packet,
+                const udp::endpoint& from) {
+        auto q = detail::parse_dns_query(packet);
+        if (!q) {
+            reply(l, detail::build_dns_error(packet, detail::dns_rcode_formerr), from);
+            return;
+        }
+        if (((q->flags >> 11) & 0xf) != 0) {
+            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_notimp, {}), from);
+            return;
+        }
+        auto found = detail::lookup_name(networks_, l->network_id,
+                                         from.address().to_v4().to_uint(), q->name);
+        if (found.known) {
+            std::vector<uint32_t> a;
+            if (q->qtype == detail::dns_type_a || q->qtype == 255) {
+                a = found.ipv4;
+            }
+            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_noerror, a), from);
+            return;
+        }
+        if (l->internal) {
+            // Internal networks never reach outside, not even by DNS (CVE-2024-29018).
+            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_refused, {}), from);
+            return;
+        }
+        forward(l, packet, *q, from, 0);
+    }
+
+    void forward(const std::shared_ptr<Listener>& l, const std::string& packet,
+                 const detail::DnsQuery& q, const udp::endpoint& client, size_t index) {
+        if (index >= upstreams_.size()) {
+            reply(l, detail::build_dns_response(packet, q, detail::dns_rcode_servfail, {}),
+                  client);
+            return;
+        }
+        struct Op {
+            explicit Op(asio::io_context& io) : socket(io), timer(io) {}
+            udp::socket socket;
+            asio::steady_timer timer;
+            std::array<char, 4096> buf{};
+            bool done = false;
+        };
+        auto op = std::make_shared<Op>(io_);
+        boost::system::error_code ec;
+        op->socket.open(udp::v4(), ec);
+        if (!ec) {
+            op->socket.connect(upstreams_[index], ec);
+        }
+        if (!ec) {
+            op->socket.send(asio::buffer(packet), 0, ec);
+        }
+        if (ec) {
+            forward(l, packet, q, client, index + 1);
+            return;
+        }
+        op->timer.expires_after(std::chrono::seconds(2));
+        op->timer.async_wait([this, op, l, packet, q, client, index](
+                                 const boost::system::error_code& tec) {
+            if (tec || op->done) {
+                return;
+            }
+            op->done = true;
+            boost::system::error_code cec;
+            op->socket.close(cec);
+            forward(l, packet, q, client, index + 1);
+        });
+        op->socket.async_receive(
+            asio::buffer(op->buf), [this, op, l, client](const boost::system::error_code& rec,
+                                                         size_t n) {
+                if (op->done) {
+                    return;
+                }
+                op->done = true;
+                op->timer.cancel();
+                if (!rec) {
+                    reply(l, std::string(op->buf.data(), n), client);
+                }
+            });
+    }
+
+    asio::io_context& io_;
+    Paths paths_;
+    std::optional<fs::FileLock> lock_;
+    asio::steady_timer tick_;
+    asio::signal_set signals_;
+    std::vector<udp::endpoint> upstreams_;
+    std::vector<Network> networks_;
+    std::map<std::string, std::shared_ptr<Listener>> listeners_;
+    size_t wanted_ = 0;
+    uint64_t ticks_ = 0;
+    timespec mtime_{};
+    bool stopped_ = false;
+};
+
+}  // namespace
+
+Result<void> run_resolver(const Paths& paths) {
+    if (auto r = fs::make_dirs(paths.locks(), 0700); !r) {
+        return r;
+    }
+    auto lock = fs::FileLock::try_acquire(detail::resolver_lock(paths));
+    if (!lock) {
+        if (lock.error().code() == Errc::conflict) {
+            return {};  // another resolver serves these networks
+        }
+        return std::move(lock).error();
+    }
+    try {
+        asio::io_context io;
+        Resolver resolver(io, paths, std::move(*lock));
+        resolver.start();
+        io.run();
+    } catch (const std::exception& e) {
+        return Error(Errc::internal, fmt::format("resolver: {}", e.what()));
+    }
+    return {};
+}
+
+}  // namespace berth::netns

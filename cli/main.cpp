@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     });
 
     // Command groups, in `berth --help` order.
+    add_image_commands(app, ctx);
     add_version_command(app, ctx);
 
     try {

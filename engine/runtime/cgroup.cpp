@@ -196,7 +196,7 @@ stdfs::path first_dir_with(const std::vector<stdfs::path>& dirs, std::string_vie
 
 }  // namespace
 
-std::vector<V1Hierarchy> v1_hierarchies() {
+std::vector<V1Hierarchy> v1_hierarchies(bool any_root) {
     std::vector<V1Hierarchy> out;
     std::ifstream in("/proc/self/mountinfo");
     std::string line;
@@ -212,7 +212,7 @@ std::vector<V1Hierarchy> v1_hierarchies() {
         std::istringstream tail(line.substr(sep + 3));
         std::string fstype, source, super;
         tail >> fstype >> source >> super;
-        if (fstype != "cgroup" || root != "/") {
+        if (fstype != "cgroup" || (root != "/" && !any_root)) {
             continue;
         }
         std::string ctrls;

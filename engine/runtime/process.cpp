@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,12 +297,35 @@ Result<std::string> find_executable(const std::string& name, const std::vector<s
                  fmt::format("exec: \"{}\": executable file not found in $PATH", name), ENOENT);
 }
 
+/// Stdio slots that hold the host's /dev/null get the container's own
+/// /dev/null instead (checked to be char 1:3), so that no host path shows.
+void reopen_null_stdio() {
+    int fd = ::open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) ||
+        st.st_rdev != makedev(1, 3)) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return;
+    }
+    for (int i = 0; i < 3; ++i) {
+        struct stat cur {};
+        if (::fstat(i, &cur) == 0 && S_ISCHR(cur.st_mode) && cur.st_rdev == makedev(1, 3) &&
+            (cur.st_dev != st.st_dev || cur.st_ino != st.st_ino)) {
+            ::dup2(fd, i);
+        }
+    }
+    ::close(fd);
+}
+
 /// The common tail of run() and exec(), in the final process, with the
 /// container's root already in place: user, cwd, rlimits, capabilities,
 /// no_new_privs, seccomp, then execve. Returns only on failure.
 Error finish_and_exec(const Process& proc, const SeccompCtx* seccomp, const std::string& hostname,
                       const std::vector<Rlimit>& rlimits) {
     (void)hostname;
+    reopen_null_stdio();
     // User: resolved inside the container (rows 5 and 6).
     ResolvedUser user;
     user.uid = proc.user.uid;

@@ -171,7 +171,7 @@ Result<void> mount_cgroup(int rootfd, const Mount& m, const MountFlags& mf) {
     if (!r) {
         return r;
     }
-    for (const auto& h : v1_hierarchies()) {
+    for (const auto& h : v1_hierarchies(true)) {
         std::string sub = m.destination + "/" + h.mountpoint.filename().string();
         auto s = mount_fs(rootfd, sub, "cgroup", "cgroup", flags, h.controllers);
         if (!s) {
@@ -513,10 +513,28 @@ Result<UniqueFd> prepare_rootfs(const Spec& spec, const stdfs::path& bundle, int
         if (!c) {
             return std::move(c).error().wrap("create /dev/console");
         }
+        // open_tree only clones mounts of our own mount namespace: reach the same
+        // pty through our copy of its mount and check it is the very same inode.
+        char link[256] = {};
+        ssize_t n = ::readlink(fd_path(console_fd).c_str(), link, sizeof(link) - 1);
+        if (n <= 0 || link[0] != '/') {
+            return Error(Errc::invalid_argument, "terminal: the pty has no path");
+        }
+        int same = ::open(link, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (same < 0) {
+            return sys_error(fmt::format("open pty {}", link));
+        }
+        UniqueFd pty(same);
+        struct stat a {};
+        struct stat b {};
+        if (::fstat(console_fd, &a) != 0 || ::fstat(same, &b) != 0 || a.st_dev != b.st_dev ||
+            a.st_ino != b.st_ino || !S_ISCHR(b.st_mode)) {
+            return Error(Errc::conflict, fmt::format("pty {} changed under us", link));
+        }
         MountFlags mf;
-        auto b = bind_fd(console_fd, c->get(), mf);
-        if (!b) {
-            return std::move(b).error().wrap("bind /dev/console");
+        auto bound = bind_fd(same, c->get(), mf);
+        if (!bound) {
+            return std::move(bound).error().wrap("bind /dev/console");
         }
     }
     auto s = write_sysctls(rootfd.get(), spec.linux.sysctl);

@@ -20,8 +20,10 @@ struct V1Hierarchy {
     std::string controllers;  ///< comma-separated, as in the mount options
 };
 
-/// The v1 hierarchies mounted on this host (from /proc/self/mountinfo).
-std::vector<V1Hierarchy> v1_hierarchies();
+/// The v1 hierarchies mounted on this host (from /proc/self/mountinfo). Only
+/// mounts of a hierarchy's root, unless `any_root` (inside a cgroup namespace
+/// the root field is relative to the namespace).
+std::vector<V1Hierarchy> v1_hierarchies(bool any_root = false);
 
 /// One container cgroup: on v1 a directory in every hierarchy, on v2 one
 /// directory of the unified tree. Not an owner: destroy() removes it.

@@ -11,5 +11,6 @@ namespace berth::cli {
 // callbacks they install set ctx.exit_code. Listed in `berth --help` order.
 void add_image_commands(CLI::App& app, Context& ctx);  // cmd_image*.cpp: images, image, pull, ...
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
+void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 
 }  // namespace berth::cli

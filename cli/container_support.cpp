@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/container_support.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fstream>
+#include <set>
+
+#include "cli/output.hpp"
+#include "cli/volume_usage.hpp"
+#include "engine/containers/spec.hpp"
+#include "engine/images/store.hpp"
+#include "volumes/mount_plan.hpp"
+#include "volumes/mount_spec.hpp"
+#include "volumes/volume_store.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+namespace ec = engine::containers;
+
+Result<ec::ImageRef> resolve_image(const Paths& paths, const std::string& ref) {
+    auto store = engine::images::ImageStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto image = store->resolve(ref);
+    if (!image) {
+        if (image.error().code() == Errc::not_found) {
+            return Error(Errc::not_found,
+                         fmt::format("Unable to find image '{}' locally: {}", ref, image.error().message()));
+        }
+        return std::move(image).error();
+    }
+    ec::ImageRef out;
+    out.id = image->id;
+    out.config = image->raw_config.value("config", json::object());
+    for (const auto& l : image->layers) {
+        out.layers.push_back(l.native());
+    }
+    return out;
+}
+
+Result<void> prepare_container_mounts(const Paths& paths, const std::string& id,
+                                      const MountFlags& flags, const ec::ImageRef& image,
+                                      ec::ContainerConfig& config) {
+    std::vector<volumes::MountSpec> specs;
+    for (const auto& v : flags.volumes) {
+        auto m = volumes::parse_volume_flag(v);
+        if (!m) {
+            return std::move(m).error();
+        }
+        specs.push_back(std::move(*m));
+    }
+    for (const auto& v : flags.mounts) {
+        auto m = volumes::parse_mount_flag(v);
+        if (!m) {
+            return std::move(m).error();
+        }
+        specs.push_back(std::move(*m));
+    }
+    for (const auto& v : flags.tmpfs) {
+        auto m = volumes::parse_tmpfs_flag(v);
+        if (!m) {
+            return std::move(m).error();
+        }
+        specs.push_back(std::move(*m));
+    }
+    // Docker creates an anonymous volume for each image VOLUME not covered by a mount.
+    if (image.config.contains("Volumes") && image.config["Volumes"].is_object()) {
+        for (const auto& [path, unused] : image.config["Volumes"].items()) {
+            (void)unused;
+            auto target = volumes::clean_container_path(path);
+            bool covered = std::any_of(specs.begin(), specs.end(),
+                                       [&](const volumes::MountSpec& m) { return m.target == target; });
+            if (!covered) {
+                volumes::MountSpec m;
+                m.type = volumes::MountType::volume;
+                m.target = target;
+                specs.push_back(std::move(m));
+            }
+        }
+    }
+    if (specs.empty()) {
+        return {};
+    }
+    if (auto r = volumes::validate_mounts(specs); !r) {
+        return r;
+    }
+    auto vstore = volumes::VolumeStore::open(paths);
+    if (!vstore) {
+        return std::move(vstore).error();
+    }
+    volumes::PrepareOptions opts;
+    opts.container_id = id;
+    for (const auto& l : image.layers) {
+        opts.image_layers.emplace_back(l);
+    }
+    auto prepared = volumes::prepare_mounts(*vstore, specs, opts);
+    if (!prepared) {
+        return std::move(prepared).error();
+    }
+    config.mounts = prepared->oci_mounts;
+    config.volumes = prepared->acquired_volumes;
+    config.anonymous_volumes = prepared->anonymous_volumes;
+    return {};
+}
+
+void release_container_mounts(const Paths& paths, const std::string& id,
+                              const ec::ContainerConfig& config) {
+    auto vstore = volumes::VolumeStore::open(paths);
+    if (!vstore) {
+        return;
+    }
+    auto r = volumes::release_mounts(*vstore, config.volumes, id);
+    (void)r;
+    for (const auto& name : config.anonymous_volumes) {
+        auto rm = vstore->remove(name, true, [](const std::string&) { return false; });
+        (void)rm;
+    }
+}
+
+int exit_code_for(const Error& error) {
+    switch (error.code()) {
+        case Errc::not_found:
+            // A missing executable is 127; a missing image or container is an engine error.
+            return error.message().find("executable file not found") != std::string::npos ||
+                           error.message().find("no such file or directory") != std::string::npos
+                       ? exit_not_found
+                       : exit_engine_error;
+        case Errc::permission_denied:
+            return error.message().find("exec") != std::string::npos ? exit_cannot_invoke
+                                                                     : exit_engine_error;
+        default: return exit_engine_error;
+    }
+}
+
+void install_usage_hooks() {
+    set_volume_usage([](const Paths& paths) {
+        std::set<std::string> used;
+        auto store = ec::ContainerStore::open(paths);
+        if (!store) {
+            return used;
+        }
+        auto list = store->list();
+        if (!list) {
+            return used;
+        }
+        for (const auto& rec : *list) {
+            used.insert(rec.config.volumes.begin(), rec.config.volumes.end());
+        }
+        return used;
+    });
+}
+
+Result<std::vector<std::string>> read_env_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return Error(Errc::not_found, fmt::format("open {}: no such file or directory", path));
+    }
+    std::vector<std::string> out;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        auto start = line.find_first_not_of(" \t");
+        if (start == std::string::npos || line[start] == '#') {
+            continue;
+        }
+        line.erase(0, start);
+        auto eq = line.find('=');
+        auto key = line.substr(0, eq);
+        if (key.empty() || key.find_first_of(" \t") != std::string::npos) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("{}:{}: variable '{}' contains whitespaces", path, lineno, key));
+        }
+        if (eq == std::string::npos) {
+            if (const char* v = std::getenv(key.c_str()); v != nullptr) {
+                out.push_back(key + "=" + v);
+            }
+            continue;
+        }
+        out.push_back(line);
+    }
+    return out;
+}
+
+std::string status_text(const ec::ContainerState& st) {
+    double now = now_seconds();
+    switch (st.status) {
+        case ec::Status::created: return "Created";
+        case ec::Status::running:
+        case ec::Status::paused: {
+            auto text = "Up " + human_duration(now - parse_time(st.started_at));
+            if (st.status == ec::Status::paused) {
+                text += " (Paused)";
+            } else if (!st.health_status.empty()) {
+                text += st.health_status == "starting" ? " (health: starting)"
+                                                       : " (" + st.health_status + ")";
+            }
+            return text;
+        }
+        case ec::Status::restarting:
+            return fmt::format("Restarting ({}) {} ago", st.exit_code,
+                               human_duration(now - parse_time(st.finished_at)));
+        case ec::Status::removing: return "Removal In Progress";
+        case ec::Status::exited:
+            if (st.finished_at.empty()) {
+                return fmt::format("Exited ({})", st.exit_code);
+            }
+            return fmt::format("Exited ({}) {} ago", st.exit_code,
+                               human_duration(now - parse_time(st.finished_at)));
+        case ec::Status::dead: return "Dead";
+    }
+    return "Unknown";
+}
+
+json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& rec,
+                  const ec::ContainerState& st) {
+    const auto& c = rec.config;
+    auto args = ec::resolve_args(rec);
+    std::vector<std::string> argv = args ? *args : std::vector<std::string>{};
+    std::string path = argv.empty() ? "" : argv[0];
+    std::vector<std::string> rest = argv.empty() ? std::vector<std::string>{}
+                                                 : std::vector<std::string>(argv.begin() + 1, argv.end());
+    auto hostname = ec::resolve_hostname(rec);
+    json health = nullptr;
+    if (!st.health_status.empty()) {
+        json log = json::array();
+        for (const auto& h : st.health_log) {
+            log.push_back({{"Start", h.start}, {"End", h.end}, {"ExitCode", h.exit_code}, {"Output", h.output}});
+        }
+        health = {{"Status", st.health_status}, {"FailingStreak", st.health_failing_streak}, {"Log", log}};
+    }
+    bool running = st.status == ec::Status::running || st.status == ec::Status::paused ||
+                   st.status == ec::Status::restarting;
+    json state = {{"Status", std::string(ec::to_string(st.status))},
+                  {"Running", running},
+                  {"Paused", st.status == ec::Status::paused},
+                  {"Restarting", st.status == ec::Status::restarting},
+                  {"OOMKilled", st.oom_killed},
+                  {"Dead", st.status == ec::Status::dead},
+                  {"Pid", running ? st.pid : 0},
+                  {"ExitCode", st.exit_code},
+                  {"Error", st.error},
+                  {"StartedAt", st.started_at.empty() ? "0001-01-01T00:00:00Z" : st.started_at},
+                  {"FinishedAt", st.finished_at.empty() ? "0001-01-01T00:00:00Z" : st.finished_at}};
+    if (!health.is_null()) {
+        state["Health"] = health;
+    }
+    json mounts = json::array();
+    for (const auto& m : c.mounts) {
+        auto opts = m.value("options", std::vector<std::string>{});
+        bool ro = std::find(opts.begin(), opts.end(), "ro") != opts.end();
+        mounts.push_back({{"Type", m.value("type", "") == "tmpfs" ? "tmpfs" : "bind"},
+                          {"Source", m.value("source", "")},
+                          {"Destination", m.value("destination", "")},
+                          {"RW", !ro}});
+    }
+    json env = json::array();
+    for (const auto& e : ec::resolve_env(rec, hostname)) {
+        env.push_back(e);
+    }
+    auto dir = store.dir(rec.id);
+    json config = {{"Hostname", hostname},
+                   {"Domainname", c.domainname},
+                   {"User", c.user},
+                   {"AttachStdin", false},
+                   {"Tty", c.tty},
+                   {"OpenStdin", c.open_stdin},
+                   {"Env", env},
+                   {"Cmd", c.cmd.empty() && !c.entrypoint ? rec.image_config.value("Cmd", json(nullptr)) : json(c.cmd)},
+                   {"Image", c.image},
+                   {"WorkingDir", c.working_dir.empty() ? rec.image_config.value("WorkingDir", "") : c.working_dir},
+                   {"Entrypoint", c.entrypoint ? json(*c.entrypoint) : rec.image_config.value("Entrypoint", json(nullptr))},
+                   {"Labels", c.labels},
+                   {"StopSignal", ec::resolve_stop_signal(rec)}};
+    if (c.stop_timeout) {
+        config["StopTimeout"] = *c.stop_timeout;
+    }
+    json host_config = {{"NetworkMode", c.network_mode},
+                        {"RestartPolicy", {{"Name", ec::to_string(c.restart).substr(0, ec::to_string(c.restart).find(':'))},
+                                           {"MaximumRetryCount", c.restart.max_retries}}},
+                        {"AutoRemove", c.auto_remove},
+                        {"Privileged", c.privileged},
+                        {"ReadonlyRootfs", c.read_only},
+                        {"CapAdd", c.cap_add},
+                        {"CapDrop", c.cap_drop},
+                        {"Init", c.init},
+                        {"Memory", c.memory},
+                        {"MemorySwap", c.memory_swap},
+                        {"NanoCpus", c.nano_cpus},
+                        {"CpuShares", c.cpu_shares},
+                        {"PidsLimit", c.pids_limit},
+                        {"Runtime", c.runtime.empty() ? "berth" : c.runtime},
+                        {"Dns", c.dns},
+                        {"ExtraHosts", c.extra_hosts},
+                        {"PortBindings", c.publish}};
+    return {{"Id", rec.id},
+            {"Created", rec.created},
+            {"Path", path},
+            {"Args", rest},
+            {"State", state},
+            {"Image", rec.image_id},
+            {"ResolvConfPath", (dir / "resolv.conf").native()},
+            {"HostnamePath", (dir / "hostname").native()},
+            {"HostsPath", (dir / "hosts").native()},
+            {"LogPath", (dir / (rec.id + "-json.log")).native()},
+            {"Name", "/" + rec.name},
+            {"RestartCount", st.restart_count},
+            {"Driver", "overlay2"},
+            {"Platform", rec.platform},
+            {"Mounts", mounts},
+            {"Config", config},
+            {"HostConfig", host_config},
+            {"GraphDriver", {{"Name", "overlay2"},
+                             {"Data", {{"UpperDir", (dir / "upper").native()},
+                                       {"WorkDir", (dir / "work").native()}}}}}};
+}
+
+}  // namespace berth::cli

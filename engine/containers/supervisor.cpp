@@ -1,0 +1,816 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/containers/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+#include <optional>
+#include <vector>
+
+#include "common/fs.hpp"
+#include "common/json_file.hpp"
+#include "common/log.hpp"
+#include "engine/containers/lifecycle.hpp"
+#include "engine/containers/logfile.hpp"
+#include "engine/containers/network.hpp"
+#include "engine/containers/spec.hpp"
+#include "engine/containers/store.hpp"
+#include "engine/runtime/runtime.hpp"
+
+namespace berth::engine::containers {
+
+using nlohmann::json;
+
+std::filesystem::path control_socket_path(const Paths& paths, const std::string& id) {
+    return paths.run_container(id) / "ctl.sock";
+}
+
+Result<json> StatusReader::next() {
+    for (;;) {
+        auto nl = buffer.find('\n');
+        if (nl != std::string::npos) {
+            auto line = buffer.substr(0, nl);
+            buffer.erase(0, nl + 1);
+            try {
+                return json::parse(line);
+            } catch (const json::exception& e) {
+                return Error(Errc::internal, fmt::format("read supervisor status: {}", e.what()));
+            }
+        }
+        char buf[4096];
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return Error(Errc::unavailable, "supervisor closed its status pipe");
+        }
+        buffer.append(buf, static_cast<size_t>(n));
+    }
+}
+
+namespace {
+
+int64_t mono_ms() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pidfd_send(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+void write_line(int fd, const json& j) {
+    if (fd < 0) {
+        return;
+    }
+    auto text = j.dump() + "\n";
+    ssize_t n = ::write(fd, text.data(), text.size());
+    (void)n;
+}
+
+int exit_for(const Error& e) {
+    switch (e.code()) {
+        case Errc::not_found: return 127;
+        case Errc::permission_denied: return 126;
+        default: return 125;
+    }
+}
+
+struct Client {
+    UniqueFd fd;
+    std::string buffer;
+    bool waiting_exit = false;
+};
+
+/// The supervisor's whole state. One poll loop, single-threaded.
+class Supervisor {
+public:
+    Supervisor(const Paths& paths, std::string id, int status_fd, const AttachFds& attach)
+        : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach) {}
+
+    [[noreturn]] void run();
+
+private:
+    Result<void> setup();
+    Result<void> start_container();
+    void on_exit();
+    void finish();
+    void handle_client(Client& c);
+    void reply(Client& c, const json& j);
+    void save_state();
+    void forward(int from, std::string_view stream, int to);
+    [[noreturn]] void exit_now(int code);
+
+    Paths paths_;
+    std::string id_;
+    int status_fd_;
+    AttachFds attach_;
+    std::optional<ContainerStore> store_;
+    ContainerRecord record_;
+    json config_;
+    ContainerState state_;
+    std::optional<LogWriter> log_;
+    UniqueFd listen_;
+    std::vector<Client> clients_;
+    NetworkSetup net_;
+
+    pid_t pid_ = -1;
+    UniqueFd pidfd_;
+    UniqueFd out_r_;
+    UniqueFd err_r_;
+    UniqueFd in_w_;
+    UniqueFd pty_master_;
+    bool attach_in_open_ = false;
+    bool reported_exit_ = false;
+    std::optional<int64_t> kill_deadline_;
+    std::optional<int64_t> restart_at_;
+    int64_t started_ms_ = 0;
+    int64_t backoff_ms_ = 0;
+};
+
+void Supervisor::save_state() {
+    if (store_) {
+        auto r = store_->write_state(id_, state_);
+        if (!r) {
+            log::engine().warn("container {}: {}", id_.substr(0, 12), r.error().message());
+        }
+    }
+}
+
+Result<void> Supervisor::setup() {
+    auto store = ContainerStore::open(paths_);
+    if (!store) {
+        return std::move(store).error();
+    }
+    store_.emplace(std::move(*store));
+    auto rec = store_->get(id_);
+    if (!rec) {
+        return std::move(rec).error();
+    }
+    record_ = std::move(*rec);
+    auto cfg = read_json(store_->dir(id_) / "bundle" / "config.json");
+    if (!cfg) {
+        return std::move(cfg).error();
+    }
+    config_ = std::move(*cfg);
+    auto prev = store_->state(id_);
+    if (prev) {
+        state_ = *prev;
+    }
+    state_.supervisor_pid = ::getpid();
+    state_.supervisor_start_time = process_start_time(::getpid());
+    state_.stopped_by_user = false;
+    auto log = LogWriter::open(store_->dir(id_) / (id_ + "-json.log"));
+    if (!log) {
+        return std::move(log).error();
+    }
+    log_.emplace(std::move(*log));
+
+    auto run_dir = paths_.run_container(id_);
+    if (auto r = fs::make_dirs(run_dir, 0700); !r) {
+        return r;
+    }
+    ::chmod(run_dir.c_str(), 0700);
+    auto sock_path = control_socket_path(paths_, id_);
+    ::unlink(sock_path.c_str());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        int err = errno;
+        return Error::from_errno(err, "create control socket");
+    }
+    listen_.reset(fd);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (sock_path.native().size() >= sizeof addr.sun_path) {
+        return Error(Errc::invalid_argument,
+                     fmt::format("control socket path too long: {}", sock_path.native()));
+    }
+    std::strncpy(addr.sun_path, sock_path.c_str(), sizeof addr.sun_path - 1);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("listen on {}", sock_path.native()));
+    }
+    if (attach_.pty_master >= 0) {
+        pty_master_.reset(attach_.pty_master);
+        attach_.pty_master = -1;
+    }
+    attach_in_open_ = attach_.in >= 0;
+    return {};
+}
+
+Result<void> Supervisor::start_container() {
+    runtime::Stdio stdio;
+    UniqueFd out_w, err_w, in_r, slave;
+    bool tty = config_.value("process", json::object()).value("terminal", false);
+    if (tty) {
+        if (!pty_master_) {
+            int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (m < 0 || ::grantpt(m) != 0 || ::unlockpt(m) != 0) {
+                int err = errno;
+                if (m >= 0) {
+                    ::close(m);
+                }
+                return Error::from_errno(err, "allocate pty");
+            }
+            pty_master_.reset(m);
+        }
+        if (attach_.pty_slave >= 0) {
+            slave.reset(::dup(attach_.pty_slave));
+        } else {
+            char name[128];
+            if (::ptsname_r(pty_master_.get(), name, sizeof name) != 0) {
+                int err = errno;
+                return Error::from_errno(err, "open pty");
+            }
+            slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        }
+        stdio.pty_slave = slave.get();
+    } else {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) {
+            int err = errno;
+            return Error::from_errno(err, "create stdout pipe");
+        }
+        out_r_.reset(p[0]);
+        out_w.reset(p[1]);
+        if (::pipe2(p, O_CLOEXEC) != 0) {
+            int err = errno;
+            return Error::from_errno(err, "create stderr pipe");
+        }
+        err_r_.reset(p[0]);
+        err_w.reset(p[1]);
+        stdio.out = out_w.get();
+        stdio.err = err_w.get();
+        if (record_.config.open_stdin) {
+            if (::pipe2(p, O_CLOEXEC) != 0) {
+                int err = errno;
+                return Error::from_errno(err, "create stdin pipe");
+            }
+            in_r.reset(p[0]);
+            in_w_.reset(p[1]);
+            stdio.in = in_r.get();
+        }
+    }
+    auto started = runtime::run(store_->dir(id_) / "bundle", id_, stdio);
+    if (!started) {
+        out_r_.reset();
+        err_r_.reset();
+        in_w_.reset();
+        return std::move(started).error();
+    }
+    pid_ = started->pid;
+    pidfd_ = std::move(started->pidfd);
+    state_.status = Status::running;
+    state_.pid = pid_;
+    state_.pid_start_time = process_start_time(pid_);
+    state_.started_at = now_rfc3339();
+    state_.exit_code = 0;
+    state_.oom_killed = false;
+    state_.error.clear();
+    started_ms_ = mono_ms();
+    save_state();
+    return {};
+}
+
+void Supervisor::forward(int from, std::string_view stream, int to) {
+    char buf[65536];
+    ssize_t n = ::read(from, buf, sizeof buf);
+    if (n <= 0) {
+        return;
+    }
+    std::string_view data(buf, static_cast<size_t>(n));
+    log_->write(stream, data);
+    if (to >= 0) {
+        while (!data.empty()) {
+            ssize_t w = ::write(to, data.data(), data.size());
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                break;  // the client went away; keep logging
+            }
+            data.remove_prefix(static_cast<size_t>(w));
+        }
+    }
+}
+
+void Supervisor::reply(Client& c, const json& j) {
+    auto text = j.dump() + "\n";
+    ssize_t n = ::send(c.fd.get(), text.data(), text.size(), MSG_NOSIGNAL);
+    (void)n;
+}
+
+void Supervisor::handle_client(Client& c) {
+    char buf[4096];
+    ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) {
+        c.fd.reset();
+        return;
+    }
+    c.buffer.append(buf, static_cast<size_t>(n));
+    auto nl = c.buffer.find('\n');
+    if (nl == std::string::npos) {
+        return;
+    }
+    json req;
+    try {
+        req = json::parse(c.buffer.substr(0, nl));
+    } catch (const json::exception&) {
+        reply(c, {{"ok", false}, {"error", "bad request"}});
+        c.fd.reset();
+        return;
+    }
+    c.buffer.erase(0, nl + 1);
+    auto op = req.value("op", "");
+    bool running = pid_ > 0;
+    if (op == "ping") {
+        reply(c, {{"ok", true}, {"pid", pid_}});
+    } else if (op == "stop") {
+        state_.stopped_by_user = true;
+        restart_at_.reset();
+        save_state();
+        if (!running) {
+            reply(c, {{"ok", true}, {"exit_code", state_.exit_code}});
+            finish();
+            return;
+        }
+        int timeout = req.value("timeout", 10);
+        int sig = parse_signal(resolve_stop_signal(record_));
+        if (state_.status == Status::paused) {
+            auto r = runtime::resume(config_);
+            (void)r;
+            state_.status = Status::running;
+        }
+        if (sig == 0) {
+            sig = SIGTERM;
+        }
+        if (timeout != 0) {
+            pidfd_send(pidfd_.get(), sig);
+        }
+        int64_t deadline = timeout < 0 ? INT64_MAX : mono_ms() + int64_t{timeout} * 1000;
+        if (!kill_deadline_ || deadline < *kill_deadline_) {
+            kill_deadline_ = deadline;
+        }
+        c.waiting_exit = true;
+    } else if (op == "kill") {
+        int sig = req.value("signal", SIGKILL);
+        if (!running) {
+            reply(c, {{"ok", false}, {"error", fmt::format("container {} is not running", id_.substr(0, 12))}});
+            return;
+        }
+        if (sig == SIGKILL) {
+            // A kill by the user counts as a stop for the restart policy, as in Docker.
+            state_.stopped_by_user = true;
+            save_state();
+        }
+        pidfd_send(pidfd_.get(), sig);
+        reply(c, {{"ok", true}});
+    } else if (op == "wait") {
+        if (!running && !restart_at_) {
+            reply(c, {{"ok", true}, {"exit_code", state_.exit_code}});
+        } else {
+            c.waiting_exit = true;
+        }
+    } else if (op == "pause" || op == "unpause") {
+        if (!running) {
+            reply(c, {{"ok", false}, {"error", fmt::format("container {} is not running", id_.substr(0, 12))}});
+            return;
+        }
+        auto r = op == "pause" ? runtime::pause(config_) : runtime::resume(config_);
+        if (!r) {
+            reply(c, {{"ok", false}, {"error", r.error().message()}});
+            return;
+        }
+        state_.status = op == "pause" ? Status::paused : Status::running;
+        save_state();
+        reply(c, {{"ok", true}});
+    } else {
+        reply(c, {{"ok", false}, {"error", fmt::format("unknown request {}", op)}});
+    }
+}
+
+void Supervisor::on_exit() {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == 0) {
+        return;  // not yet
+    }
+    // Drain what the container wrote before it exited.
+    if (out_r_) {
+        ::fcntl(out_r_.get(), F_SETFL, O_NONBLOCK);
+        for (int i = 0; i < 1024; ++i) {
+            char buf[65536];
+            ssize_t n = ::read(out_r_.get(), buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            log_->write("stdout", {buf, static_cast<size_t>(n)});
+            if (attach_.out >= 0) {
+                ssize_t w = ::write(attach_.out, buf, static_cast<size_t>(n));
+                (void)w;
+            }
+        }
+    }
+    if (err_r_) {
+        ::fcntl(err_r_.get(), F_SETFL, O_NONBLOCK);
+        for (int i = 0; i < 1024; ++i) {
+            char buf[65536];
+            ssize_t n = ::read(err_r_.get(), buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            log_->write("stderr", {buf, static_cast<size_t>(n)});
+            if (attach_.err >= 0) {
+                ssize_t w = ::write(attach_.err, buf, static_cast<size_t>(n));
+                (void)w;
+            }
+        }
+    }
+    if (pty_master_) {
+        ::fcntl(pty_master_.get(), F_SETFL, O_NONBLOCK);
+        for (int i = 0; i < 1024; ++i) {
+            char buf[65536];
+            ssize_t n = ::read(pty_master_.get(), buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            log_->write("stdout", {buf, static_cast<size_t>(n)});
+            if (attach_.out >= 0) {
+                ssize_t w = ::write(attach_.out, buf, static_cast<size_t>(n));
+                (void)w;
+            }
+        }
+    }
+    log_->flush("stdout");
+    log_->flush("stderr");
+    out_r_.reset();
+    err_r_.reset();
+    in_w_.reset();
+    pidfd_.reset();
+    pid_ = -1;
+    kill_deadline_.reset();
+
+    if (WIFEXITED(status)) {
+        state_.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        state_.exit_code = 128 + WTERMSIG(status);
+    }
+    if (auto st = runtime::stats(config_); st) {
+        state_.oom_killed = st->oom_killed;
+    }
+    if (auto d = runtime::destroy(config_); !d) {
+        log::engine().warn("container {}: {}", id_.substr(0, 12), d.error().message());
+    }
+    state_.finished_at = now_rfc3339();
+    state_.pid = 0;
+    state_.pid_start_time = 0;
+
+    const auto& policy = record_.config.restart;
+    bool restart = false;
+    if (!state_.stopped_by_user) {
+        switch (policy.name) {
+            case RestartPolicyName::always:
+            case RestartPolicyName::unless_stopped: restart = true; break;
+            case RestartPolicyName::on_failure:
+                restart = state_.exit_code != 0 &&
+                          (policy.max_retries == 0 || state_.restart_count < policy.max_retries);
+                break;
+            case RestartPolicyName::no: break;
+        }
+    }
+    // Report the first exit to an attached client, then stop forwarding.
+    if (!reported_exit_ && status_fd_ >= 0 && (!restart || record_.config.auto_remove)) {
+        // The exit is reported after cleanup (in finish) for --rm containers.
+        if (!record_.config.auto_remove) {
+            write_line(status_fd_, {{"event", "exited"}, {"exit_code", state_.exit_code}});
+            ::close(status_fd_);
+            status_fd_ = -1;
+            reported_exit_ = true;
+        }
+    }
+    if (restart) {
+        // Docker's back-off: 100 ms doubling to one minute, reset after a run of 10 s.
+        int64_t ran = mono_ms() - started_ms_;
+        backoff_ms_ = ran >= 10000 || backoff_ms_ == 0 ? 100 : std::min<int64_t>(backoff_ms_ * 2, 60000);
+        restart_at_ = mono_ms() + backoff_ms_;
+        state_.status = Status::restarting;
+        save_state();
+        return;
+    }
+    state_.status = Status::exited;
+    save_state();
+    finish();
+}
+
+void Supervisor::finish() {
+    detach_network(paths_, record_);
+    if (record_.config.auto_remove && store_) {
+        auto r = remove_container_files(*store_, record_, true);
+        if (!r) {
+            log::engine().warn("remove container {}: {}", id_.substr(0, 12), r.error().message());
+        }
+    }
+    for (auto& c : clients_) {
+        if (c.fd && c.waiting_exit) {
+            reply(c, {{"ok", true}, {"exit_code", state_.exit_code}});
+        }
+    }
+    if (status_fd_ >= 0) {
+        write_line(status_fd_, {{"event", "exited"}, {"exit_code", state_.exit_code}});
+    }
+    exit_now(0);
+}
+
+void Supervisor::exit_now(int code) {
+    auto sock = control_socket_path(paths_, id_);
+    ::unlink(sock.c_str());
+    ::rmdir(paths_.run_container(id_).c_str());
+    _exit(code);
+}
+
+void Supervisor::run() {
+    if (auto r = setup(); !r) {
+        write_line(status_fd_, {{"event", "error"}, {"exit", 125}, {"message", r.error().message()}});
+        _exit(1);
+    }
+    if (auto r = start_container(); !r) {
+        state_.status = Status::exited;
+        state_.exit_code = exit_for(r.error());
+        state_.error = r.error().message();
+        state_.finished_at = now_rfc3339();
+        save_state();
+        write_line(status_fd_,
+                   {{"event", "error"}, {"exit", exit_for(r.error())}, {"message", r.error().message()}});
+        ::close(status_fd_);
+        status_fd_ = -1;
+        detach_network(paths_, record_);
+        if (record_.config.auto_remove && store_) {
+            auto ignored = remove_container_files(*store_, record_, true);
+            (void)ignored;
+        }
+        exit_now(1);
+    }
+    write_line(status_fd_, {{"event", "started"}, {"pid", pid_}});
+    if (attach_.out < 0 && attach_.err < 0 && attach_.in < 0) {
+        ::close(status_fd_);
+        status_fd_ = -1;
+    }
+
+    for (;;) {
+        std::vector<pollfd> fds;
+        enum Kind { k_listen, k_pid, k_out, k_err, k_pty, k_in, k_client };
+        std::vector<std::pair<Kind, size_t>> kinds;
+        auto add = [&](int fd, Kind k, size_t idx = 0) {
+            fds.push_back({fd, POLLIN, 0});
+            kinds.emplace_back(k, idx);
+        };
+        add(listen_.get(), k_listen);
+        if (pidfd_) {
+            add(pidfd_.get(), k_pid);
+        }
+        if (out_r_) {
+            add(out_r_.get(), k_out);
+        }
+        if (err_r_) {
+            add(err_r_.get(), k_err);
+        }
+        if (pty_master_ && pid_ > 0) {
+            add(pty_master_.get(), k_pty);
+        }
+        if (attach_in_open_ && (in_w_ || pty_master_) && pid_ > 0) {
+            add(attach_.in, k_in);
+        }
+        for (size_t i = 0; i < clients_.size(); ++i) {
+            if (clients_[i].fd) {
+                add(clients_[i].fd.get(), k_client, i);
+            }
+        }
+        int timeout = -1;
+        int64_t now = mono_ms();
+        for (auto deadline : {kill_deadline_, restart_at_}) {
+            if (deadline) {
+                int64_t left = std::max<int64_t>(0, *deadline - now);
+                timeout = timeout < 0 ? static_cast<int>(std::min<int64_t>(left, INT32_MAX))
+                                      : std::min(timeout, static_cast<int>(left));
+            }
+        }
+        int n = ::poll(fds.data(), fds.size(), timeout);
+        if (n < 0 && errno != EINTR) {
+            _exit(2);
+        }
+        now = mono_ms();
+        if (kill_deadline_ && now >= *kill_deadline_ && pid_ > 0) {
+            auto r = runtime::kill(config_, pid_, SIGKILL, true);
+            if (!r) {
+                pidfd_send(pidfd_.get(), SIGKILL);
+            }
+            kill_deadline_.reset();
+        }
+        if (restart_at_ && now >= *restart_at_ && pid_ <= 0) {
+            restart_at_.reset();
+            state_.restart_count += 1;
+            if (auto r = start_container(); !r) {
+                state_.status = Status::exited;
+                state_.error = r.error().message();
+                state_.exit_code = exit_for(r.error());
+                save_state();
+                finish();
+            }
+        }
+        if (n <= 0) {
+            continue;
+        }
+        bool exited = false;
+        for (size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents == 0) {
+                continue;
+            }
+            auto [kind, idx] = kinds[i];
+            switch (kind) {
+                case k_listen: {
+                    int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+                    if (c >= 0) {
+                        Client cl;
+                        cl.fd.reset(c);
+                        clients_.push_back(std::move(cl));
+                    }
+                    break;
+                }
+                case k_pid: exited = true; break;
+                case k_out:
+                    if ((fds[i].revents & POLLIN) != 0) {
+                        forward(out_r_.get(), "stdout", attach_.out);
+                    } else {
+                        out_r_.reset();
+                    }
+                    break;
+                case k_err:
+                    if ((fds[i].revents & POLLIN) != 0) {
+                        forward(err_r_.get(), "stderr", attach_.err);
+                    } else {
+                        err_r_.reset();
+                    }
+                    break;
+                case k_pty:
+                    if ((fds[i].revents & POLLIN) != 0) {
+                        forward(pty_master_.get(), "stdout", attach_.out);
+                    }
+                    break;
+                case k_in: {
+                    char buf[65536];
+                    ssize_t r = ::read(attach_.in, buf, sizeof buf);
+                    int target = pty_master_ ? pty_master_.get() : in_w_.get();
+                    if (r <= 0) {
+                        attach_in_open_ = false;
+                        in_w_.reset();  // EOF reaches the container's stdin
+                    } else {
+                        ssize_t w = ::write(target, buf, static_cast<size_t>(r));
+                        (void)w;
+                    }
+                    break;
+                }
+                case k_client: handle_client(clients_[idx]); break;
+            }
+        }
+        clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
+                                      [](const Client& c) { return !c.fd; }),
+                       clients_.end());
+        if (exited) {
+            on_exit();
+            if (!restart_at_) {
+                continue;
+            }
+            for (auto& c : clients_) {
+                (void)c;  // waiters stay until the final exit
+            }
+        }
+    }
+}
+
+}  // namespace
+
+[[noreturn]] void run_supervisor(const Paths& paths, const std::string& id, int status_fd,
+                                 const AttachFds& attach) {
+    Supervisor sup(paths, id, status_fd, attach);
+    sup.run();
+}
+
+Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id,
+                                       const AttachFds& attach) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+        int err = errno;
+        return Error::from_errno(err, "create status pipe");
+    }
+    UniqueFd status_r(p[0]);
+    UniqueFd status_w(p[1]);
+    pid_t child = ::fork();
+    if (child < 0) {
+        int err = errno;
+        return Error::from_errno(err, "fork supervisor");
+    }
+    if (child == 0) {
+        ::setsid();
+        pid_t grand = ::fork();
+        if (grand != 0) {
+            _exit(grand < 0 ? 1 : 0);
+        }
+        // The supervisor: keep only its status pipe, the attach descriptors and
+        // stdio on /dev/null; everything else the CLI had open is closed.
+        status_r.reset();
+        int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        std::vector<int> keep = {status_w.get(), attach.in, attach.out, attach.err,
+                                 attach.pty_master, attach.pty_slave};
+        for (int fd = 0; fd <= 2; ++fd) {
+            if (std::find(keep.begin(), keep.end(), fd) == keep.end()) {
+                ::dup3(devnull, fd, 0);
+            }
+        }
+        ::close(devnull);
+        ::signal(SIGPIPE, SIG_IGN);
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGHUP, SIG_IGN);
+        ::prctl(PR_SET_NAME, "berth-sup", 0, 0, 0);
+        if (::chdir("/") != 0) {
+            _exit(1);
+        }
+        int sfd = status_w.release();
+        run_supervisor(paths, id, sfd, attach);
+    }
+    status_w.reset();
+    int st = 0;
+    while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
+    }
+    StatusReader reader;
+    reader.fd = std::move(status_r);
+    return reader;
+}
+
+Result<json> control_request(const Paths& paths, const std::string& id, const json& request,
+                             int timeout_ms) {
+    auto path = control_socket_path(paths, id);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = errno;
+        return Error::from_errno(err, "create socket");
+    }
+    UniqueFd guard(fd);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        return Error(Errc::unavailable,
+                     fmt::format("container {}: supervisor not reachable", id.substr(0, 12)));
+    }
+    auto text = request.dump() + "\n";
+    if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) < 0) {
+        return Error(Errc::unavailable, fmt::format("container {}: supervisor not reachable", id.substr(0, 12)));
+    }
+    std::string buf;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
+    for (;;) {
+        auto nl = buf.find('\n');
+        if (nl != std::string::npos) {
+            try {
+                return json::parse(buf.substr(0, nl));
+            } catch (const json::exception& e) {
+                return Error(Errc::internal, fmt::format("supervisor reply: {}", e.what()));
+            }
+        }
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            return Error(Errc::unavailable, fmt::format("container {}: supervisor did not answer", id.substr(0, 12)));
+        }
+        pollfd pfd{fd, POLLIN, 0};
+        int n = ::poll(&pfd, 1, timeout_ms < 0 ? -1 : static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            continue;
+        }
+        char tmp[4096];
+        ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
+        if (r <= 0) {
+            return Error(Errc::unavailable, fmt::format("container {}: supervisor went away", id.substr(0, 12)));
+        }
+        buf.append(tmp, static_cast<size_t>(r));
+    }
+}
+
+}  // namespace berth::engine::containers

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/output.hpp"
 #include "cli/volume_usage.hpp"
 #include "volumes/volume_store.hpp"
 
@@ -36,6 +35,108 @@ volumes::InUse in_use_fn(const Paths& paths, const volumes::VolumeStore& store) 
         auto h = store.holders(name);
         return !h || !h->empty();
     };
+}
+
+/// Docker's units.HumanSize: decimal units, 4 significant digits ("1.234MB").
+std::string human_size(double bytes) {
+    static const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    size_t i = 0;
+    while (bytes >= 1000.0 && i + 1 < std::size(units)) {
+        bytes /= 1000.0;
+        ++i;
+    }
+    return fmt::format("{:.4g}{}", bytes, units[i]);
+}
+
+/// "table " prefix of a --format value.
+std::string strip_table_prefix(std::string_view format, bool& table) {
+    table = format.rfind("table", 0) == 0;
+    if (table) {
+        format.remove_prefix(5);
+        while (!format.empty() && format.front() == ' ') {
+            format.remove_prefix(1);
+        }
+    }
+    return std::string(format);
+}
+
+/// The subset of Go templates the volume commands need: {{.Field}},
+/// {{.A.B}}, {{json .}}, {{json .Field}}, and \t / \n escapes; "json" alone
+/// prints the object as one line.
+Result<std::string> render_format(std::string_view format, const json& value) {
+    if (format == "json") {
+        return value.dump();
+    }
+    std::string out;
+    size_t i = 0;
+    while (i < format.size()) {
+        if (format.compare(i, 2, "{{") == 0) {
+            size_t end = format.find("}}", i);
+            if (end == std::string_view::npos) {
+                return Error(Errc::invalid_argument,
+                             fmt::format("template parsing error: unclosed action in \"{}\"",
+                                         format));
+            }
+            std::string expr(format.substr(i + 2, end - i - 2));
+            while (!expr.empty() && expr.front() == ' ') {
+                expr.erase(0, 1);
+            }
+            while (!expr.empty() && expr.back() == ' ') {
+                expr.pop_back();
+            }
+            bool as_json = expr.rfind("json ", 0) == 0;
+            if (as_json) {
+                expr.erase(0, 5);
+                while (!expr.empty() && expr.front() == ' ') {
+                    expr.erase(0, 1);
+                }
+            }
+            if (expr.empty() || expr.front() != '.') {
+                return Error(Errc::invalid_argument,
+                             fmt::format("template: unsupported action \"{}\"", expr));
+            }
+            const json* cur = &value;
+            size_t pos = 1;
+            while (pos < expr.size()) {
+                size_t dot = expr.find('.', pos);
+                std::string key = expr.substr(pos, dot == std::string::npos ? dot : dot - pos);
+                if (!cur->is_object() || !cur->contains(key)) {
+                    return Error(Errc::invalid_argument,
+                                 fmt::format("template: can't evaluate field {}", key));
+                }
+                cur = &(*cur)[key];
+                pos = dot == std::string::npos ? expr.size() : dot + 1;
+            }
+            if (as_json) {
+                out += cur->dump();
+            } else if (cur->is_string()) {
+                out += cur->get<std::string>();
+            } else if (cur->is_null()) {
+                out += "<no value>";
+            } else if (cur->is_object()) {
+                std::string m = "map[";
+                bool first = true;
+                for (const auto& [k, v] : cur->items()) {
+                    m += (first ? "" : " ") + k + ":" + (v.is_string() ? v.get<std::string>()
+                                                                        : v.dump());
+                    first = false;
+                }
+                out += m + "]";
+            } else {
+                out += cur->dump();
+            }
+            i = end + 2;
+            continue;
+        }
+        if (format[i] == '\\' && i + 1 < format.size() &&
+            (format[i + 1] == 't' || format[i + 1] == 'n')) {
+            out += format[i + 1] == 't' ? '\t' : '\n';
+            i += 2;
+            continue;
+        }
+        out += format[i++];
+    }
+    return out;
 }
 
 /// Docker's tabwriter for `volume ls`: minimum width 10, padding 3.

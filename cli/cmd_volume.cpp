@@ -212,8 +212,10 @@ void add_create(CLI::App& vol, Context& ctx) {
     cmd->add_option("VOLUME", o->name, "Volume name (generated when omitted)");
     cmd->add_option("--name", o->name, "Volume name")->group("");
     cmd->add_option("-d,--driver", o->driver, "Specify volume driver name");
-    cmd->add_option("-o,--opt", o->opts, "Set driver specific options (type, device, o)");
-    cmd->add_option("--label", o->labels, "Set metadata for a volume");
+    cmd->add_option("-o,--opt", o->opts, "Set driver specific options (type, device, o)")
+        ->allow_extra_args(false);
+    cmd->add_option("--label", o->labels, "Set metadata for a volume")
+        ->allow_extra_args(false);
     cmd->callback([&ctx, o] {
         auto paths = ctx.paths();
         auto store = volumes::VolumeStore::open(paths);
@@ -251,7 +253,8 @@ void add_ls(CLI::App& vol, Context& ctx) {
     auto* cmd = vol.add_subcommand("ls", "List volumes");
     cmd->alias("list");
     cmd->add_flag("-q,--quiet", o->quiet, "Only display volume names");
-    cmd->add_option("-f,--filter", o->filters, "Provide filter values (e.g. \"dangling=true\")");
+    cmd->add_option("-f,--filter", o->filters, "Provide filter values (e.g. \"dangling=true\")")
+        ->allow_extra_args(false);
     cmd->add_option("--format", o->format, "Format output using a custom template");
     cmd->callback([&ctx, o] {
         auto paths = ctx.paths();
@@ -451,7 +454,8 @@ void add_prune(CLI::App& vol, Context& ctx) {
     auto* cmd = vol.add_subcommand("prune", "Remove unused local volumes");
     cmd->add_flag("-a,--all", o->all, "Remove all unused volumes, not just anonymous ones");
     cmd->add_flag("-f,--force", o->force, "Do not prompt for confirmation");
-    cmd->add_option("--filter", o->filters, "Provide filter values (e.g. \"label=<label>\")");
+    cmd->add_option("--filter", o->filters, "Provide filter values (e.g. \"label=<label>\")")
+        ->allow_extra_args(false);
     cmd->callback([&ctx, o] {
         std::vector<std::string> labels;
         bool all = o->all;

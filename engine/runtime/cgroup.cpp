@@ -139,13 +139,20 @@ std::vector<bpf_insn> device_program(const std::vector<DeviceRule>& rules) {
             block[j].off = static_cast<int16_t>(block.size() - j - 1);
         }
         p.insert(p.end(), block.begin(), block.end());
+        if (jumps.empty()) {
+            // Matches everything: what follows is unreachable, which the
+            // verifier rejects.
+            return p;
+        }
     }
     p.push_back(ins(BPF_ALU | BPF_MOV | BPF_K, 0, 0, 0, 0));
     p.push_back(ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
     return p;
 }
 
-Result<void> attach_device_program(const stdfs::path& dir, const std::vector<DeviceRule>& rules) {
+}  // namespace
+
+Result<UniqueFd> load_device_program(const std::vector<DeviceRule>& rules) {
     auto prog = device_program(rules);
     static const char license[] = "Apache-2.0";
     bpf_attr attr{};
@@ -158,7 +165,17 @@ Result<void> attach_device_program(const stdfs::path& dir, const std::vector<Dev
         int err = errno;
         return Error::from_errno(err, "load device cgroup bpf program");
     }
-    UniqueFd prog_fd(pfd);
+    return UniqueFd(pfd);
+}
+
+namespace {
+
+Result<void> attach_device_program(const stdfs::path& dir, const std::vector<DeviceRule>& rules) {
+    auto loaded = load_device_program(rules);
+    if (!loaded) {
+        return std::move(loaded).error();
+    }
+    UniqueFd prog_fd = std::move(*loaded);
     int dfd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (dfd < 0) {
         int err = errno;

@@ -352,6 +352,7 @@ Result<void> mask_paths(int rootfd, const std::vector<std::string>& paths) {
             }
         } else {
             MountFlags mf;
+            mf.flags = MS_RDONLY;
             auto r = bind_fd(host_null.get(), t->get(), mf);
             if (!r) {
                 return std::move(r).error().wrap(fmt::format("mask {}", p));

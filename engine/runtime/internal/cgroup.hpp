@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/unique_fd.hpp"
 #include "engine/runtime/runtime.hpp"
 #include "engine/runtime/spec.hpp"
 
@@ -24,6 +25,10 @@ struct V1Hierarchy {
 /// mounts of a hierarchy's root, unless `any_root` (inside a cgroup namespace
 /// the root field is relative to the namespace).
 std::vector<V1Hierarchy> v1_hierarchies(bool any_root = false);
+
+/// Loads the BPF_PROG_TYPE_CGROUP_DEVICE program that implements `rules` on
+/// cgroup v2 (the last matching rule decides; nothing matching is denied).
+Result<UniqueFd> load_device_program(const std::vector<DeviceRule>& rules);
 
 /// One container cgroup: on v1 a directory in every hierarchy, on v2 one
 /// directory of the unified tree. Not an owner: destroy() removes it.

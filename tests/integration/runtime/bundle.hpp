@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,11 +31,17 @@ inline void write_text(const stdfs::path& p, const std::string& text, mode_t mod
     ::chmod(p.c_str(), mode);
 }
 
+/// The host's busybox-static (BERTH_BUSYBOX overrides, e.g. inside a VM).
+inline std::string busybox_path() {
+    const char* env = std::getenv("BERTH_BUSYBOX");
+    return env != nullptr ? env : "/bin/busybox";
+}
+
 /// The applets of the host busybox, listed once.
 inline const std::vector<std::string>& applets() {
     static const std::vector<std::string> list = [] {
         std::vector<std::string> out;
-        auto r = run_process({"/bin/busybox", "--list"});
+        auto r = run_process({busybox_path(), "--list"});
         std::istringstream in(r.out);
         for (std::string a; std::getline(in, a);) {
             if (!a.empty()) {
@@ -49,6 +56,9 @@ inline const std::vector<std::string>& applets() {
 /// The static probe of probe.c, compiled once per test run.
 inline stdfs::path probe_binary() {
     static const stdfs::path bin = [] {
+        if (const char* prebuilt = std::getenv("BERTH_RUNTIME_PROBE")) {
+            return stdfs::path(prebuilt);
+        }
         stdfs::path out = stdfs::temp_directory_path() / ("berth-runtime-probe-" +
                                                           std::to_string(::getpid()));
         auto r = run_process({"/usr/bin/cc", "-static", "-O2", "-o", out.native(),
@@ -77,7 +87,7 @@ inline Bundle make_bundle(const ScratchRoot& scratch, const std::string& name,
     b.dir = scratch.root() / ("bundle-" + name);
     stdfs::path rootfs = b.dir / "rootfs";
     stdfs::create_directories(rootfs / "bin");
-    stdfs::copy_file("/bin/busybox", rootfs / "bin/busybox");
+    stdfs::copy_file(busybox_path(), rootfs / "bin/busybox");
     for (const auto& a : applets()) {
         std::error_code ec;
         stdfs::create_symlink("busybox", rootfs / "bin" / a, ec);

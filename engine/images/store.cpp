@@ -222,6 +222,7 @@ struct BlobWriter::Impl {
     Sha256 sha;
     int64_t written = 0;
     bool done = false;
+    bool created = false;
     ~Impl() {
         if (!done && !tmp.empty()) {
             ::unlink(tmp.c_str());
@@ -255,6 +256,10 @@ int64_t BlobWriter::written() const noexcept {
     return impl_->written;
 }
 
+bool BlobWriter::created() const noexcept {
+    return impl_->created;
+}
+
 Result<Digest> BlobWriter::commit(const std::string& expected, int64_t expected_size) {
     if (impl_->done) {
         return Error(Errc::failed_precondition, "blob already committed");
@@ -286,11 +291,15 @@ Result<Digest> BlobWriter::commit(const std::string& expected, int64_t expected_
         return Error(Errc::internal, "failpoint images_blob_commit");
     }
     auto final_path = impl_->blobs / std::string(got.hex());
+    // An existing copy is replaced by the verified one (it may have rotted).
+    struct stat existing {};
+    bool existed = ::stat(final_path.c_str(), &existing) == 0;
     if (::rename(impl_->tmp.c_str(), final_path.c_str()) != 0) {
         int err = errno;
         unlink_tmp();
         return Error::from_errno(err, fmt::format("store blob {}", got.str()));
     }
+    impl_->created = !existed;
     int dfd = ::open(impl_->blobs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);

@@ -111,6 +111,9 @@ public:
 
     Result<void> write(std::string_view data);
     [[nodiscard]] int64_t written() const noexcept;
+    /// After commit(): true when the blob was new to the store (false when an
+    /// identical blob was already there and the temp copy was dropped).
+    [[nodiscard]] bool created() const noexcept;
     /// Finishes the blob. When `expected` is non-empty the content must hash to
     /// it (Errc::invalid_argument "digest mismatch ..." otherwise, and nothing
     /// is stored); when `expected_size` >= 0 the size must match too.

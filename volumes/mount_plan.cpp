@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <set>
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -230,6 +231,86 @@ Result<void> release_mounts(VolumeStore& store, std::span<const std::string> vol
         }
     }
     return first;
+}
+
+Result<std::vector<MountSpec>> image_volume_mounts(std::span<const std::string> image_volumes,
+                                                   std::span<const MountSpec> explicit_mounts) {
+    std::set<std::string> taken;
+    for (const auto& m : explicit_mounts) {
+        taken.insert(clean_container_path(m.target));
+    }
+    std::set<std::string> wanted;
+    for (const auto& raw : image_volumes) {
+        if (raw.empty() || raw.front() != '/' || raw.find('\0') != std::string::npos) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("image volume \"{}\": path must be absolute", raw));
+        }
+        auto target = clean_container_path(raw);
+        if (target == "/") {
+            return Error(Errc::invalid_argument,
+                         fmt::format("image volume \"{}\": destination can't be '/'", raw));
+        }
+        if (taken.count(target) == 0) {
+            wanted.insert(target);
+        }
+    }
+    std::vector<MountSpec> out;
+    for (const auto& t : wanted) {
+        MountSpec m;
+        m.type = MountType::volume;
+        m.target = t;
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+Result<VolumesFrom> parse_volumes_from(std::string_view spec) {
+    VolumesFrom out;
+    // Compose: "service", "service:ro", "container:name", "container:name:rw".
+    if (spec.rfind("container:", 0) == 0) {
+        spec.remove_prefix(10);
+    }
+    auto colon = spec.rfind(':');
+    std::string_view mode;
+    if (colon != std::string_view::npos) {
+        mode = spec.substr(colon + 1);
+        spec = spec.substr(0, colon);
+    }
+    if (spec.empty()) {
+        return Error(Errc::invalid_argument, "volumes_from: missing container name");
+    }
+    out.container = std::string(spec);
+    if (mode == "ro") {
+        out.read_only = true;
+    } else if (mode == "rw") {
+        out.read_only = false;
+    } else if (!mode.empty()) {
+        return Error(Errc::invalid_argument,
+                     fmt::format("volumes_from {}: invalid mode: {}", out.container, mode));
+    }
+    return out;
+}
+
+std::vector<MountSpec> inherit_mounts(std::span<const MountSpec> other, const VolumesFrom& from,
+                                      std::span<const MountSpec> own) {
+    std::set<std::string> taken;
+    for (const auto& m : own) {
+        taken.insert(clean_container_path(m.target));
+    }
+    std::vector<MountSpec> out;
+    for (const auto& m : other) {
+        if (m.type == MountType::tmpfs || taken.count(clean_container_path(m.target)) != 0) {
+            continue;
+        }
+        MountSpec copy = m;
+        if (from.read_only) {
+            copy.read_only = *from.read_only;
+        }
+        // The volume exists already: never copy image content into it again.
+        copy.nocopy = m.type == MountType::volume;
+        out.push_back(std::move(copy));
+    }
+    return out;
 }
 
 }  // namespace berth::volumes

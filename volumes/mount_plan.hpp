@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +49,31 @@ struct PreparedMounts {
 [[nodiscard]] Result<PreparedMounts> prepare_mounts(VolumeStore& store,
                                                     std::span<const MountSpec> mounts,
                                                     const PrepareOptions& options);
+
+/// The anonymous volumes an image's `VOLUME` entries ask for (config.Volumes),
+/// for the paths that `explicit_mounts` do not already cover. Each path is
+/// cleaned lexically inside the rootfs ("/../../etc" -> "/etc", RELIABILITY row
+/// 19b); a relative path or one that cleans to "/" is refused
+/// (Errc::invalid_argument, naming the entry). Sorted by target, deduplicated.
+[[nodiscard]] Result<std::vector<MountSpec>> image_volume_mounts(
+    std::span<const std::string> image_volumes, std::span<const MountSpec> explicit_mounts);
+
+/// `--volumes-from container[:ro|:rw]` / compose `volumes_from`: splits the
+/// reference and its mode. Errc::invalid_argument for another mode.
+struct VolumesFrom {
+    std::string container;
+    /// std::nullopt: keep each mount's own mode.
+    std::optional<bool> read_only;
+};
+[[nodiscard]] Result<VolumesFrom> parse_volumes_from(std::string_view spec);
+
+/// The mounts inherited from another container's mounts (whose anonymous
+/// volumes carry their generated names in `source`): binds and volumes only
+/// (tmpfs is not shared, as in Docker), with the mode of `from` applied and
+/// targets already in `own` skipped.
+[[nodiscard]] std::vector<MountSpec> inherit_mounts(std::span<const MountSpec> other,
+                                                    const VolumesFrom& from,
+                                                    std::span<const MountSpec> own);
 
 /// Releases the volumes acquired for `container_id`. Errors are collected; the
 /// first one is returned after all were tried.

@@ -560,7 +560,15 @@ Result<void> VolumeStore::remove(const std::string& name, bool force, const InUs
         return std::move(mounted).error().wrap(ctx);
     }
     if (*mounted) {
-        return Error(Errc::conflict, fmt::format("{}: volume is still mounted", ctx));
+        // A driver mount with no holder left is stale (a crash between mount
+        // and recording the holder): nobody uses it, so unmount it. Anything
+        // else mounted on _data is not ours to undo.
+        if (!v->needs_mount()) {
+            return Error(Errc::conflict, fmt::format("{}: volume is still mounted", ctx));
+        }
+        if (auto r = unmount_data(paths_, name); !r) {
+            return std::move(r).error().wrap(ctx);
+        }
     }
     // Rename first: the volume disappears atomically, and a crash during the
     // tree removal leaves only a .rm- directory that list() ignores.

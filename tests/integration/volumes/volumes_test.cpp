@@ -481,3 +481,25 @@ TEST_CASE("a secret target the container turned into a symlink is refused (row 1
     REQUIRE(ok);
     CHECK((*ok)[0]["destination"] == "/etc/app/cfg");
 }
+
+TEST_CASE("a stale driver mount left by a crash is unmounted by rm, never leaked",
+          "[volumes][.root]") {
+    testing::ScratchRoot scratch;
+    auto before = testing::take_census(scratch);
+    auto paths = paths_of(scratch);
+    auto store = VolumeStore::open(paths).value();
+    REQUIRE(store.create(named("crashy", {{"type", "tmpfs"}, {"device", "tmpfs"}})));
+    auto data = store.acquire("crashy", "c1");
+    REQUIRE(data);
+    write_file(*data / "f", "x");
+    // The crash: the holder record is lost (as on reboot of /run), the mount stays.
+    fsys::remove(paths.run_root / "volumes" / "crashy.json");
+    REQUIRE(mounted_at(*data));
+    // A container record still naming it keeps it.
+    auto refused = store.remove("crashy", false, [](const std::string&) { return true; });
+    CHECK_FALSE(refused);
+    CHECK(mounted_at(*data));
+    REQUIRE(store.remove("crashy", false, {}));
+    CHECK_FALSE(mounted_at(*data));
+    CHECK(testing::take_census(scratch).mounts == before.mounts);
+}

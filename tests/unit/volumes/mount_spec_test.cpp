@@ -177,3 +177,42 @@ TEST_CASE("container paths are cleaned without leaving /", "[volumes]") {
     CHECK(clean_container_path("/proc/../../root") == "/root");
     CHECK(clean_container_path("//") == "/");
 }
+
+#include "volumes/mount_plan.hpp"
+
+TEST_CASE("image VOLUME paths stay inside the rootfs and yield to explicit mounts", "[volumes]") {
+    std::vector<MountSpec> own{parse_volume_flag("named:/data").value()};
+    std::vector<std::string> image{"/data", "/../../../../etc", "/proc/../../root", "/cache/"};
+    auto m = image_volume_mounts(image, own);
+    REQUIRE(m);
+    REQUIRE(m->size() == 3);
+    CHECK((*m)[0].target == "/cache");
+    CHECK((*m)[1].target == "/etc");
+    CHECK((*m)[2].target == "/root");
+    for (const auto& v : *m) {
+        CHECK(v.anonymous());
+    }
+    std::vector<std::string> bad{"relative"};
+    CHECK_FALSE(image_volume_mounts(bad, own));
+    std::vector<std::string> root{"/.."};
+    CHECK_FALSE(image_volume_mounts(root, own));
+}
+
+TEST_CASE("volumes_from inherits binds and volumes with the given mode", "[volumes]") {
+    auto vf = parse_volumes_from("db:ro");
+    REQUIRE(vf);
+    CHECK(vf->container == "db");
+    CHECK(vf->read_only == true);
+    CHECK(parse_volumes_from("container:web")->container == "web");
+    CHECK_FALSE(parse_volumes_from("web:rx"));
+    CHECK_FALSE(parse_volumes_from(":ro"));
+    std::vector<MountSpec> other{parse_volume_flag("dbdata:/var/lib/db").value(),
+                                 parse_volume_flag("/etc/app:/conf").value(),
+                                 parse_tmpfs_flag("/tmp").value()};
+    std::vector<MountSpec> own{parse_volume_flag("/x:/conf").value()};
+    auto got = inherit_mounts(other, *vf, own);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].source == "dbdata");
+    CHECK(got[0].read_only);
+    CHECK(got[0].nocopy);
+}

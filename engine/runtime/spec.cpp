@@ -173,7 +173,7 @@ const Namespace* Spec::find_namespace(const std::string& type) const {
     return nullptr;
 }
 
-Result<Process> parse_process(const json& j) {
+static Result<Process> parse_process_impl(const json& j) {
     Process p;
     if (!j.is_object()) {
         return bad("process", "must be an object");
@@ -244,7 +244,7 @@ Result<Process> parse_process(const json& j) {
     return p;
 }
 
-Result<Seccomp> parse_seccomp(const json& j) {
+static Result<Seccomp> parse_seccomp_impl(const json& j) {
     Seccomp s;
     const std::string p = "linux.seccomp";
     if (!j.is_object()) {
@@ -301,7 +301,7 @@ Result<Seccomp> parse_seccomp(const json& j) {
     return s;
 }
 
-Result<Spec> parse_spec(const json& j) {
+static Result<Spec> parse_spec_impl(const json& j) {
     Spec s;
     if (!j.is_object()) {
         return bad("(root)", "must be an object");
@@ -311,7 +311,7 @@ Result<Spec> parse_spec(const json& j) {
     if (proc == j.end()) {
         return bad("process", "missing");
     }
-    auto p = parse_process(*proc);
+    auto p = parse_process_impl(*proc);
     if (!p) {
         return std::move(p).error();
     }
@@ -432,13 +432,39 @@ Result<Spec> parse_spec(const json& j) {
         }
     }
     if (auto sc = l.find("seccomp"); sc != l.end() && !sc->is_null()) {
-        auto sec = parse_seccomp(*sc);
+        auto sec = parse_seccomp_impl(*sc);
         if (!sec) {
             return std::move(sec).error();
         }
         s.linux.seccomp = std::move(*sec);
     }
     return s;
+}
+
+// nlohmann throws on type mismatches inside value()/at(); the public entry
+// points turn any such exception into Errc::invalid_argument.
+Result<Process> parse_process(const json& j) {
+    try {
+        return parse_process_impl(j);
+    } catch (const json::exception& e) {
+        return bad("process", e.what());
+    }
+}
+
+Result<Seccomp> parse_seccomp(const json& j) {
+    try {
+        return parse_seccomp_impl(j);
+    } catch (const json::exception& e) {
+        return bad("linux.seccomp", e.what());
+    }
+}
+
+Result<Spec> parse_spec(const json& j) {
+    try {
+        return parse_spec_impl(j);
+    } catch (const json::exception& e) {
+        return bad("(root)", e.what());
+    }
 }
 
 Result<MountFlags> parse_mount_options(const std::vector<std::string>& options) {

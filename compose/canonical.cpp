@@ -169,6 +169,18 @@ std::vector<std::string> split_volume(std::string_view s) {
     return out;
 }
 
+/// A container path as Compose keeps it: cleaned, without a trailing '/'.
+std::string clean_target(const std::string& target) {
+    if (target.empty() || target[0] != '/') {
+        return target;
+    }
+    std::string s = std::filesystem::path(target).lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') {
+        s.pop_back();
+    }
+    return s;
+}
+
 Result<Node> parse_volume(const Node& item, const std::string& path) {
     const std::string& spec = item.value;
     auto bad = [&](std::string_view why) {
@@ -181,7 +193,7 @@ Result<Node> parse_volume(const Node& item, const std::string& path) {
     Node n = Node::make_mapping(item.mark);
     if (parts.size() == 1) {
         n.set("type", Node::make_string("volume", item.mark));
-        n.set("target", Node::make_string(parts[0], item.mark));
+        n.set("target", Node::make_string(clean_target(parts[0]), item.mark));
         n.set("volume", Node::make_mapping(item.mark));
         return n;
     }
@@ -196,7 +208,7 @@ Result<Node> parse_volume(const Node& item, const std::string& path) {
     bool bind = is_file_path(source);
     n.set("type", Node::make_string(bind ? "bind" : "volume", item.mark));
     n.set("source", Node::make_string(source, item.mark));
-    n.set("target", Node::make_string(target, item.mark));
+    n.set("target", Node::make_string(clean_target(target), item.mark));
     Node bind_opts = Node::make_mapping(item.mark);
     Node vol_opts = Node::make_mapping(item.mark);
     if (bind) {
@@ -741,7 +753,7 @@ void merge_into(Node& base, const Node& over, std::string_view path) {
             continue;
         }
         const Node& o = e.value;
-        std::string child = std::string(path) + "." + e.key;
+        std::string child = path.empty() ? e.key : std::string(path) + "." + e.key;
         if (o.tag == NodeTag::override_) {
             *b = o;
             strip_merge_tags(*b);

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/mark.h>
@@ -453,6 +454,11 @@ Result<std::vector<Node>> parse_yaml(std::string_view text, const std::string& f
     } catch (const Abort& a) {
         return Error(Errc::invalid_argument,
                      fmt::format("{}:{}:{}: {}", file, a.line, a.column, a.message));
+    } catch (const YAML::DeepRecursion& e) {
+        // yaml-cpp's own guard (2000 parser frames, about 1000 levels) fired first.
+        return Error(Errc::invalid_argument,
+                     fmt::format("{}:{}:{}: document nested deeper than {} levels", file,
+                                 e.mark.line + 1, e.mark.column + 1, limits.max_depth));
     } catch (const YAML::Exception& e) {
         return Error(Errc::invalid_argument, fmt::format("{}:{}:{}: {}", file, e.mark.line + 1,
                                                          e.mark.column + 1, e.msg));
@@ -561,6 +567,11 @@ Result<nlohmann::json> scalar_to_json(const Node& node) {
         base = 2;
     }
     std::string_view digits = base == 10 ? body : body.substr(2);
+    // Like go-yaml (strconv base 0): a leading 0 means octal ("0644").
+    if (base == 10 && digits.size() > 1 && digits[0] == '0' && is_digits(digits, 8)) {
+        base = 8;
+        digits.remove_prefix(1);
+    }
     if (is_digits(digits, base)) {
         std::uint64_t u = 0;
         auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), u, base);

@@ -257,7 +257,18 @@ struct Validator::Impl {
             return nullptr;
         }
         try {
-            json::json_pointer ptr(ref.substr(1));
+            // The fragment is URI-encoded ("%25" for '%').
+            std::string frag;
+            for (std::size_t i = 1; i < ref.size(); ++i) {
+                if (ref[i] == '%' && i + 2 < ref.size() + 0 && std::isxdigit(ref[i + 1]) &&
+                    std::isxdigit(ref[i + 2])) {
+                    frag += static_cast<char>(std::stoi(ref.substr(i + 1, 2), nullptr, 16));
+                    i += 2;
+                } else {
+                    frag += ref[i];
+                }
+            }
+            json::json_pointer ptr(frag);
             if (!root.contains(ptr)) {
                 return nullptr;
             }

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "common/fs.hpp"
+#include "compose/graph.hpp"
+#include "compose/loader.hpp"
+#include "compose/yaml_emit.hpp"
+#include "schema/validator.hpp"
+
+extern char** environ;
+
+namespace berth::cli {
+
+namespace {
+
+struct ConfigOptions {
+    std::vector<std::string> files;
+    std::string project_name;
+    std::string project_directory;
+    std::vector<std::string> profiles;
+    std::vector<std::string> env_files;
+    std::string format = "yaml";
+    std::string output;
+    std::string hash;
+    bool services = false;
+    bool volumes = false;
+    bool networks = false;
+    bool list_profiles = false;
+    bool images = false;
+    bool no_interpolate = false;
+    bool no_normalize = false;
+    bool no_consistency = false;
+    bool no_path_resolution = false;
+    bool quiet = false;
+    bool schema = false;
+};
+
+std::map<std::string, std::string> process_environment() {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) {
+            env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+        }
+    }
+    return env;
+}
+
+std::string render(const compose::Project& project, const ConfigOptions& o) {
+    std::string out;
+    if (o.services) {
+        auto order = compose::DependencyGraph::from(project).topological_order();
+        if (order) {
+            for (const auto& s : *order) {
+                out += s + "\n";
+            }
+        }
+        return out;
+    }
+    if (o.volumes) {
+        for (const auto& [k, v] : project.volumes) {
+            out += k + "\n";
+        }
+        return out;
+    }
+    if (o.networks) {
+        for (const auto& [k, v] : project.networks) {
+            out += k + "\n";
+        }
+        return out;
+    }
+    if (o.list_profiles) {
+        for (const auto& p : project.all_profiles) {
+            out += p + "\n";
+        }
+        return out;
+    }
+    if (o.images) {
+        for (const auto& [k, s] : project.services) {
+            out += (s.image.empty() ? project.name + "-" + k : s.image) + "\n";
+        }
+        return out;
+    }
+    if (!o.hash.empty()) {
+        for (const auto& [k, s] : project.services) {
+            if (o.hash == "*" || o.hash == k) {
+                out += k + " " + compose::config_hash(s) + "\n";
+            }
+        }
+        return out;
+    }
+    nlohmann::json j = compose::project_to_json(project, !o.no_interpolate);
+    if (o.format == "json") {
+        return j.dump(2) + "\n";
+    }
+    return compose::to_yaml(j);
+}
+
+int run_config(const ConfigOptions& o) {
+    if (o.schema) {
+        std::fwrite(schema::compose_schema_text().data(), 1, schema::compose_schema_text().size(),
+                    stdout);
+        return 0;
+    }
+    compose::LoadOptions lo;
+    for (const auto& f : o.files) {
+        lo.files.emplace_back(f);
+    }
+    if (!o.project_name.empty()) {
+        lo.project_name = o.project_name;
+    }
+    if (!o.project_directory.empty()) {
+        lo.project_directory = o.project_directory;
+    }
+    lo.profiles = o.profiles;
+    for (const auto& f : o.env_files) {
+        lo.env_files.emplace_back(f);
+    }
+    lo.environment = process_environment();
+    lo.interpolate = !o.no_interpolate;
+    lo.normalize = !o.no_normalize;
+    lo.consistency = !o.no_consistency;
+    lo.resolve_paths = !o.no_path_resolution;
+    auto project = compose::load_project(lo);
+    if (!project) {
+        std::fprintf(stderr, "berth: %s\n", project.error().message().c_str());
+        return 1;
+    }
+    for (const auto& w : project->warnings) {
+        std::fprintf(stderr, "WARN[0000] %s\n", w.c_str());
+    }
+    if (!o.hash.empty() && o.hash != "*" && project->services.count(o.hash) == 0) {
+        std::fprintf(stderr, "berth: no such service: %s\n", o.hash.c_str());
+        return 1;
+    }
+    if (o.quiet) {
+        return 0;
+    }
+    std::string text = render(*project, o);
+    if (!o.output.empty()) {
+        auto w = fs::write_atomic(o.output, text);
+        if (!w) {
+            std::fprintf(stderr, "berth: %s\n", w.error().message().c_str());
+            return 1;
+        }
+        return 0;
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+}
+
+void define(CLI::App* cmd, const std::shared_ptr<ConfigOptions>& o, Context& ctx) {
+    cmd->add_option("-f,--file", o->files, "Compose configuration files");
+    cmd->add_option("-p,--project-name", o->project_name, "Project name");
+    cmd->add_option("--project-directory", o->project_directory,
+                    "Alternate working directory (default: the first file's folder)");
+    cmd->add_option("--profile", o->profiles, "Enable a profile");
+    cmd->add_option("--env-file", o->env_files, "Alternate environment files");
+    cmd->add_option("--format", o->format, "Output format: yaml or json")
+        ->check(CLI::IsMember({"yaml", "json"}));
+    cmd->add_option("-o,--output", o->output, "Write the output to this file");
+    cmd->add_option("--hash", o->hash, "Print the config hash of SERVICE, or of all with \"*\"");
+    cmd->add_flag("--services", o->services, "Print the service names, one per line");
+    cmd->add_flag("--volumes", o->volumes, "Print the volume names, one per line");
+    cmd->add_flag("--networks", o->networks, "Print the network names, one per line");
+    cmd->add_flag("--profiles", o->list_profiles, "Print the profile names, one per line");
+    cmd->add_flag("--images", o->images, "Print the image names, one per line");
+    cmd->add_flag("--no-interpolate", o->no_interpolate, "Don't interpolate variables");
+    cmd->add_flag("--no-normalize", o->no_normalize, "Don't normalize the model");
+    cmd->add_flag("--no-consistency", o->no_consistency, "Don't check references");
+    cmd->add_flag("--no-path-resolution", o->no_path_resolution,
+                  "Don't make relative paths absolute");
+    cmd->add_flag("-q,--quiet", o->quiet, "Only validate the configuration");
+    cmd->add_flag("--schema", o->schema, "Print berth's Compose JSON Schema");
+    cmd->callback([o, &ctx] { ctx.exit_code = run_config(*o); });
+}
+
+}  // namespace
+
+void add_config_command(CLI::App& app, Context& ctx) {
+    const char* about = "Parse, resolve and render the compose file in canonical format";
+    define(app.add_subcommand("config", about), std::make_shared<ConfigOptions>(), ctx);
+    // `berth compose config` is the same command under the compose group.
+    CLI::App* group = nullptr;
+    for (auto* sub : app.get_subcommands([](CLI::App* a) { return a->get_name() == "compose"; })) {
+        group = sub;
+    }
+    if (group == nullptr) {
+        group = app.add_subcommand("compose", "Docker Compose compatible commands");
+        group->require_subcommand(1);
+    }
+    define(group->add_subcommand("config", about), std::make_shared<ConfigOptions>(), ctx);
+}
+
+}  // namespace berth::cli

@@ -69,7 +69,7 @@ std::string render_ruleset(std::string_view table, const std::vector<Network>& n
     out += "    chain prerouting {\n        type nat hook prerouting priority dstnat; "
            "policy accept;\n        fib daddr type local ip daddr != 127.0.0.0/8 jump "
            "published_prerouting\n    }\n";
-    out += "    chain output {\n        type nat hook output priority dstnat; policy accept;\n"
+    out += "    chain output {\n        type nat hook output priority -100; policy accept;\n"
            "        fib daddr type local jump published_output\n    }\n";
     out += "    chain published_prerouting {\n" + pre_ports + "    }\n";
     out += "    chain published_output {\n" + out_ports + "    }\n";

@@ -162,18 +162,23 @@ int run_list(Context& ctx, const ListOptions& o) {
     }
     std::vector<Row> rows;
     for (const auto& img : *images) {
-        std::string digest = "<none>";
-        if (!img.repo_digests.empty()) {
-            auto at = img.repo_digests.front().find('@');
-            digest = img.repo_digests.front().substr(at + 1);
-        }
+        // The digest shown on a row is the repo digest of that row's repository.
+        auto digest_for = [&](const std::string& repo) -> std::string {
+            for (const auto& d : img.repo_digests) {
+                auto at = d.find('@');
+                if (repo.empty() || im::familiar(d.substr(0, at)) == repo) {
+                    return d.substr(at + 1);
+                }
+            }
+            return "<none>";
+        };
         if (img.repo_tags.empty()) {
-            rows.push_back({&img, "<none>", "<none>", digest});
+            rows.push_back({&img, "<none>", "<none>", digest_for({})});
             continue;
         }
         for (const auto& t : img.repo_tags) {
             auto [repo, tag] = split_tag(t);
-            rows.push_back({&img, repo, tag, digest});
+            rows.push_back({&img, repo, tag, digest_for(repo)});
         }
     }
     std::vector<Row> shown;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.hpp"
+#include "netns/network.hpp"
 
 namespace berth::cli {
 
@@ -12,6 +13,14 @@ namespace berth::cli {
 void add_image_commands(CLI::App& app, Context& ctx);  // cmd_image*.cpp: images, image, pull, ...
 void add_config_command(CLI::App& app, Context& ctx);      // cmd_config.cpp: config, compose config
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
+void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port
+void add_network_resolver_command(CLI::App& app, Context& ctx);  // cmd_network_resolver.cpp
 void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
+
+/// How `network connect/disconnect` and `port` find a container (id, name,
+/// netns path); the container layer installs it at start-up (main).
+using NetworkContainerLookupFn =
+    std::function<Result<netns::ContainerRef>(const Paths&, std::string_view name_or_id)>;
+void set_network_container_lookup(NetworkContainerLookupFn fn);  // cmd_network.cpp
 
 }  // namespace berth::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     // Command groups, in `berth --help` order.
     add_image_commands(app, ctx);
     add_config_command(app, ctx);
+    add_network_commands(app, ctx);
+    add_network_resolver_command(app, ctx);
     add_version_command(app, ctx);
     add_volume_commands(app, ctx);
 

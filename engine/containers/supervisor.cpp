@@ -64,6 +64,32 @@ Result<json> StatusReader::next() {
 
 namespace {
 
+/// A unix socket address for `path` that fits sun_path whatever the length of
+/// the runtime root: the directory is opened and named through
+/// /proc/self/fd/N, which the kernel resolves at bind and connect time.
+struct SocketAddress {
+    sockaddr_un addr{};
+    UniqueFd dir;  ///< must stay open until bind/connect is done
+};
+
+Result<SocketAddress> short_socket_address(const std::filesystem::path& path) {
+    SocketAddress out;
+    out.addr.sun_family = AF_UNIX;
+    if (path.native().size() < sizeof out.addr.sun_path) {
+        std::strncpy(out.addr.sun_path, path.c_str(), sizeof out.addr.sun_path - 1);
+        return out;
+    }
+    int dfd = ::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("open {}", path.parent_path().native()));
+    }
+    out.dir.reset(dfd);
+    auto name = fmt::format("/proc/self/fd/{}/{}", dfd, path.filename().native());
+    std::strncpy(out.addr.sun_path, name.c_str(), sizeof out.addr.sun_path - 1);
+    return out;
+}
+
 int64_t mono_ms() {
     struct timespec ts {};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -194,14 +220,12 @@ Result<void> Supervisor::setup() {
         return Error::from_errno(err, "create control socket");
     }
     listen_.reset(fd);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (sock_path.native().size() >= sizeof addr.sun_path) {
-        return Error(Errc::invalid_argument,
-                     fmt::format("control socket path too long: {}", sock_path.native()));
+    auto addr = short_socket_address(sock_path);
+    if (!addr) {
+        return std::move(addr).error();
     }
-    std::strncpy(addr.sun_path, sock_path.c_str(), sizeof addr.sun_path - 1);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr->addr), sizeof addr->addr) != 0 ||
+        ::listen(fd, 16) != 0) {
         int err = errno;
         return Error::from_errno(err, fmt::format("listen on {}", sock_path.native()));
     }
@@ -343,6 +367,9 @@ void Supervisor::handle_client(Client& c) {
     } else if (op == "stop") {
         state_.stopped_by_user = true;
         restart_at_.reset();
+        if (!running) {
+            state_.status = Status::exited;
+        }
         save_state();
         if (!running) {
             reply(c, {{"ok", true}, {"exit_code", state_.exit_code}});
@@ -770,10 +797,11 @@ Result<json> control_request(const Paths& paths, const std::string& id, const js
         return Error::from_errno(err, "create socket");
     }
     UniqueFd guard(fd);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    auto addr = short_socket_address(path);
+    if (!addr) {
+        return std::move(addr).error();
+    }
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr->addr), sizeof addr->addr) != 0) {
         return Error(Errc::unavailable,
                      fmt::format("container {}: supervisor not reachable", id.substr(0, 12)));
     }

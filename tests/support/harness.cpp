@@ -196,9 +196,12 @@ std::string Census::describe() const {
 
 namespace {
 
+/// Every cgroup directory below one named with the prefix (the per-container
+/// cgroups live under /<prefix>/<id>). The prefix directory itself is shared
+/// by all containers of a root, like Docker's /docker, and is not counted.
 void collect_cgroups(const std::filesystem::path& dir, const std::string& prefix, int depth,
-                     std::set<std::string>& out) {
-    if (depth > 4) {
+                     bool below_prefix, std::set<std::string>& out) {
+    if (depth > 5) {
         return;
     }
     std::error_code ec;
@@ -207,10 +210,13 @@ void collect_cgroups(const std::filesystem::path& dir, const std::string& prefix
             continue;
         }
         auto name = e.path().filename().native();
-        if (name.find(prefix) != std::string::npos) {
+        bool is_prefix = name == prefix;
+        if (below_prefix) {
             out.insert(e.path().native());
         }
-        collect_cgroups(e.path(), prefix, depth + 1, out);
+        if (below_prefix || is_prefix || depth < 2) {
+            collect_cgroups(e.path(), prefix, depth + 1, below_prefix || is_prefix, out);
+        }
     }
 }
 
@@ -236,7 +242,7 @@ Census take_census(const ScratchRoot& scratch) {
             c.links.insert(name);
         }
     }
-    collect_cgroups("/sys/fs/cgroup", scratch.prefix(), 0, c.cgroups);
+    collect_cgroups("/sys/fs/cgroup", scratch.prefix(), 0, false, c.cgroups);
     for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
         auto name = e.path().filename().native();
         if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {

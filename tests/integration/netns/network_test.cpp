@@ -560,3 +560,49 @@ TEST_CASE("the default bridge network is created on first use", "[netns][.root]"
     f.teardown();
     CHECK(outer_state() == before);
 }
+
+TEST_CASE("network commands create, list, repair and remove", "[netns][.root]") {
+    OuterNetns outer;
+    const auto before = outer_state();
+    Fixture f;
+    const auto census_before = testing::take_census(f.scratch);
+    auto created = f.scratch.berth({"network", "create", "--subnet", "10.44.0.0/24", "--label",
+                                    "team=a", "--internal", "cli1"});
+    REQUIRE(created.exit_code == 0);
+    const std::string id = created.out.substr(0, 64);
+    auto dup = f.scratch.berth({"network", "create", "cli1"});
+    CHECK(dup.exit_code == 125);
+    CHECK(dup.err == "berth: network with name cli1 already exists\n");
+    auto bad = f.scratch.berth({"network", "create", "--subnet", "10.44.0.0/33", "cli2"});
+    CHECK(bad.exit_code == 125);
+    CHECK(bad.err.find("invalid subnet \"10.44.0.0/33\"") != std::string::npos);
+
+    auto ls = f.scratch.berth({"network", "ls", "--filter", "label=team=a", "--format",
+                               "{{.Name}} {{.Internal}}"});
+    CHECK(ls.out == "cli1 true\n");
+    auto inspect = f.scratch.berth({"network", "inspect", "cli1", "--format",
+                                    "{{.Id}} {{json .IPAM.Config}}"});
+    CHECK(inspect.out ==
+          id + " [{\"Gateway\":\"10.44.0.1\",\"Subnet\":\"10.44.0.0/24\"}]\n");
+
+    // Damage (F16): the table and the bridge are restored by any network command.
+    const std::string table = f.scratch.prefix();
+    auto rules = run_process({"/usr/sbin/nft", "list", "table", "inet", table}).out;
+    const std::string bridge = table + "-" + id.substr(0, 6);
+    REQUIRE(run_process({"/usr/sbin/nft", "delete", "table", "inet", table}).exit_code == 0);
+    REQUIRE(run_process({"/usr/sbin/ip", "link", "del", bridge}).exit_code == 0);
+    CHECK(f.scratch.berth({"network", "ls", "-q"}).exit_code == 0);
+    CHECK(run_process({"/usr/sbin/nft", "list", "table", "inet", table}).out == rules);
+    CHECK(run_process({"/usr/sbin/ip", "-o", "-4", "addr", "show", "dev", bridge}).out.find(
+              "10.44.0.1/24") != std::string::npos);
+
+    auto rm = f.scratch.berth({"network", "rm", "cli1", "nope"});
+    CHECK(rm.exit_code == 1);
+    CHECK(rm.out == "cli1\n");
+    CHECK(rm.err == "berth: network nope not found\n");
+    CHECK(f.scratch.berth({"network", "ls", "-q"}).out.empty());
+    CHECK(outer_state() == before);
+    auto census_after = testing::take_census(f.scratch);
+    INFO(census_after.describe());
+    CHECK(census_after == census_before);
+}

@@ -348,9 +348,15 @@ private:
                     return std::move(ref).error().wrap("manifest.json RepoTags");
                 }
             }
-            auto m = store_.put_blob(manifest.dump());
+            std::string mtext = manifest.dump();
+            std::string mdigest = Digest::of(mtext).str();
+            bool had = store_.has_blob(mdigest);
+            auto m = store_.put_blob(mtext);
             if (!m) {
                 return std::move(m).error();
+            }
+            if (!had) {
+                created_.insert(mdigest);
             }
             auto img = store_.commit_image(m->str(), tags);
             if (!img) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/images/registry.hpp"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -609,7 +610,12 @@ bool is_loopback_host(std::string_view host) {
         return end != std::string::npos && h.substr(1, end - 1) == "::1";
     }
     h = h.substr(0, h.rfind(':') == std::string::npos ? h.size() : h.rfind(':'));
-    return h == "localhost" || h.rfind("127.", 0) == 0;
+    // Only a numeric 127.0.0.0/8 address: a name such as 127.evil.example is not loopback.
+    struct in_addr a {};
+    if (::inet_pton(AF_INET, h.c_str(), &a) == 1) {
+        return (ntohl(a.s_addr) >> 24) == 127;
+    }
+    return h == "localhost";
 }
 
 std::string auth_key(std::string_view server) {

@@ -12,6 +12,7 @@ packages=(
     libnftables-dev libzstd-dev zlib1g-dev
     busybox-static crun runc iproute2 nftables procps psmisc python3
     json-schema-test-suite
+    skopeo docker-registry apache2-utils
 )
 
 missing=()

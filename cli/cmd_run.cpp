@@ -78,6 +78,8 @@ struct CreateFlags {
 };
 
 void add_create_flags(CLI::App* cmd, CreateFlags& f) {
+    // -h is --hostname in Docker's run and create, so help is only --help.
+    cmd->set_help_flag("--help", "Print this help message and exit");
     cmd->add_option("--name", f.name, "Assign a name to the container");
     cmd->add_option("-e,--env", f.env, "Set environment variables");
     cmd->add_option("--env-file", f.env_files, "Read in a file of environment variables");

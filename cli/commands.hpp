@@ -11,11 +11,13 @@ namespace berth::cli {
 // One function per command group; each adds its subcommands to `app`. The
 // callbacks they install set ctx.exit_code. Listed in `berth --help` order.
 void add_image_commands(CLI::App& app, Context& ctx);  // cmd_image*.cpp: images, image, pull, ...
+void add_run_commands(CLI::App& app, Context& ctx);        // cmd_run.cpp: run, create, start
+void add_container_commands(CLI::App& app, Context& ctx);  // cmd_container.cpp (calls add_run_commands)
 void add_config_command(CLI::App& app, Context& ctx);      // cmd_config.cpp: config, compose config
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
+void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port
 void add_network_resolver_command(CLI::App& app, Context& ctx);  // cmd_network_resolver.cpp
-void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 
 /// How `network connect/disconnect` and `port` find a container (id, name,
 /// netns path); the container layer installs it at start-up (main).

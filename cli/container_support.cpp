@@ -8,7 +8,9 @@
 #include <set>
 
 #include "cli/output.hpp"
+#include "cli/commands.hpp"
 #include "cli/volume_usage.hpp"
+#include "engine/containers/network.hpp"
 #include "engine/containers/spec.hpp"
 #include "engine/images/store.hpp"
 #include "volumes/mount_plan.hpp"
@@ -137,6 +139,33 @@ int exit_code_for(const Error& error) {
 }
 
 void install_usage_hooks() {
+    set_network_container_lookup([](const Paths& paths, std::string_view ref) -> Result<netns::ContainerRef> {
+        auto store = ec::ContainerStore::open(paths);
+        if (!store) {
+            return std::move(store).error();
+        }
+        auto rec = store->get(ref);
+        if (!rec) {
+            return std::move(rec).error();
+        }
+        auto st = store->state(rec->id);
+        const auto& mode = rec->config.network_mode;
+        if (!st || st->status != ec::Status::running) {
+            return Error(Errc::failed_precondition,
+                         fmt::format("container {} is not running", rec->name));
+        }
+        if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
+            return Error(Errc::failed_precondition,
+                         fmt::format("container {} uses network mode {}: it cannot join networks",
+                                     rec->name, mode));
+        }
+        netns::ContainerRef out;
+        out.id = rec->id;
+        out.name = rec->name;
+        out.hostname = ec::resolve_hostname(*rec);
+        out.netns_path = ec::netns_path_of(paths, rec->id);
+        return out;
+    });
     set_volume_usage([](const Paths& paths) {
         std::set<std::string> used;
         auto store = ec::ContainerStore::open(paths);

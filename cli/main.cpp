@@ -3,8 +3,10 @@
 
 #include <cstdio>
 #include <exception>
+#include <functional>
 
 #include "cli/commands.hpp"
+#include "cli/container_support.hpp"
 #include "common/log.hpp"
 
 namespace berth::cli {
@@ -22,9 +24,9 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
 
     Context ctx;
+    install_usage_hooks();
     CLI::App app{"berth: a daemonless container engine and compose orchestrator", "berth"};
     app.require_subcommand(1);
-    app.fallthrough();
     app.set_help_all_flag("--help-all", "Show help for every command");
     app.add_option("--root", ctx.root_opt, "Data root (default /var/lib/berth, or BERTH_ROOT)");
     app.add_option("--run-root", ctx.run_root_opt, "Runtime root (default /run/berth, or BERTH_RUN)");
@@ -37,11 +39,28 @@ int main(int argc, char** argv) {
 
     // Command groups, in `berth --help` order.
     add_image_commands(app, ctx);
+    add_container_commands(app, ctx);
     add_config_command(app, ctx);
     add_network_commands(app, ctx);
     add_network_resolver_command(app, ctx);
     add_version_command(app, ctx);
     add_volume_commands(app, ctx);
+
+    // Docker's flags take one value per occurrence (`-v a -v b`); CLI11's vector
+    // options would otherwise swallow the image and command that follow.
+    std::function<void(CLI::App*)> one_value_each = [&](CLI::App* a) {
+        for (auto* opt : a->get_options()) {
+            if (!opt->get_positional() && opt->get_expected_max() > 1) {
+                opt->expected(1);
+                opt->allow_extra_args(false);
+                opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+            }
+        }
+        for (auto* sub : a->get_subcommands({})) {
+            one_value_each(sub);
+        }
+    };
+    one_value_each(&app);
 
     try {
         app.parse(argc, argv);

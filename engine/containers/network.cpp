@@ -7,6 +7,10 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "engine/containers/state.hpp"
+#include "netns/network.hpp"
+
+#include <algorithm>
+#include <fmt/ranges.h>
 
 namespace berth::engine::containers {
 
@@ -95,13 +99,101 @@ Result<NetworkSetup> attach_network(const Paths& paths, const ContainerRecord& r
         setup.hosts = container_hosts(hostname, {}, c.extra_hosts);
         return setup;
     }
-    return Error(Errc::unsupported,
-                 fmt::format("network mode \"{}\" is not available yet in this build", mode));
+
+    // Bridge networks: a persistent namespace with one endpoint per network.
+    netns::AttachRequest req;
+    req.container_id = record.id;
+    req.container_name = record.name;
+    req.hostname = hostname;
+    req.netns_path = netns_path_of(paths, record.id);
+    std::vector<std::string> names{mode};
+    for (const auto& n : c.networks) {
+        if (std::find(names.begin(), names.end(), n) == names.end()) {
+            names.push_back(n);
+        }
+    }
+    for (const auto& n : names) {
+        netns::AttachRequest::Net net;
+        net.network = n;
+        if (n != netns::default_network_name) {
+            net.aliases = c.network_aliases;
+        }
+        if (n == names.front() && !c.ipv4_address.empty()) {
+            net.ipv4 = c.ipv4_address;
+        }
+        req.networks.push_back(std::move(net));
+    }
+    for (const auto& p : c.publish) {
+        auto bindings = netns::parse_port_spec(p);
+        if (!bindings) {
+            return std::move(bindings).error();
+        }
+        req.ports.insert(req.ports.end(), bindings->begin(), bindings->end());
+    }
+    // A namespace left by a crash is replaced, not reused.
+    auto stale = netns::detach(paths, record.id);
+    (void)stale;
+    auto gone = netns::remove_netns(req.netns_path);
+    (void)gone;
+    if (auto r = netns::create_netns(req.netns_path); !r) {
+        return std::move(r).error().wrap(fmt::format("create network namespace of {}", record.name));
+    }
+    auto endpoints = netns::attach(paths, req);
+    if (!endpoints) {
+        auto r = netns::remove_netns(req.netns_path);
+        (void)r;
+        return std::move(endpoints).error();
+    }
+    setup.netns_path = req.netns_path.native();
+    std::vector<std::pair<std::string, std::string>> own;
+    for (const auto& ep : *endpoints) {
+        own.emplace_back(ep.ipv4, hostname);
+    }
+    setup.hosts = container_hosts(hostname, own, c.extra_hosts);
+    std::string dns = endpoints->empty() ? std::string() : endpoints->front().dns_server;
+    if (!c.dns.empty() && dns.empty()) {
+        std::string text;
+        for (const auto& d : c.dns) {
+            text += "nameserver " + d + "\n";
+        }
+        setup.resolv_conf = text;
+    } else if (!dns.empty()) {
+        // The berth resolver answers container names and forwards the rest.
+        std::string text = "nameserver " + dns + "\n";
+        std::istringstream in(host_resolv_text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind("search", 0) == 0 || line.rfind("options", 0) == 0) {
+                text += line + "\n";
+            }
+        }
+        setup.resolv_conf = text;
+    } else {
+        setup.resolv_conf = container_resolv_conf(host_resolv_text);
+    }
+    if (!c.dns_search.empty()) {
+        setup.resolv_conf += fmt::format("search {}\n", fmt::join(c.dns_search, " "));
+    }
+    if (!c.dns_options.empty()) {
+        setup.resolv_conf += fmt::format("options {}\n", fmt::join(c.dns_options, " "));
+    }
+    return setup;
+}
+
+std::filesystem::path netns_path_of(const Paths& paths, const std::string& id) {
+    return netns::netns_dir(paths) / id;
 }
 
 void detach_network(const Paths& paths, const ContainerRecord& record) {
-    (void)paths;
-    (void)record;
+    const auto& mode = record.config.network_mode;
+    if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
+        return;
+    }
+    if (auto r = netns::detach(paths, record.id); !r) {
+        log::engine().warn("detach {} from its networks: {}", record.short_id(), r.error().message());
+    }
+    if (auto r = netns::remove_netns(netns_path_of(paths, record.id)); !r) {
+        log::engine().warn("remove network namespace of {}: {}", record.short_id(), r.error().message());
+    }
 }
 
 }  // namespace berth::engine::containers

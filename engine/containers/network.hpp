@@ -26,6 +26,9 @@ struct NetworkSetup {
 Result<NetworkSetup> attach_network(const Paths& paths, const ContainerRecord& record,
                                     const ContainerStore& store);
 
+/// Where the persistent network namespace of a bridged container is bound.
+std::filesystem::path netns_path_of(const Paths& paths, const std::string& id);
+
 /// Releases what attach_network set up. Idempotent; logs failures.
 void detach_network(const Paths& paths, const ContainerRecord& record);
 

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -646,4 +647,112 @@ TEST_CASE("runtime: the cgroup v2 device program passes the BPF verifier",
     CHECK(rt::detail::load_device_program({rt::DeviceRule{true, 'a', -1, -1, "rwm"}}));
     CHECK(rt::detail::load_device_program({rt::DeviceRule{false, 'c', 10, 229, "rwm"}}));
     CHECK(rt::detail::load_device_program({}));
+}
+
+TEST_CASE("runtime: overlay annotations mount the rootfs inside the container only",
+          "[engine][runtime][.root]") {
+    Fixture f;
+    auto b = f.bundle("overlay", "echo hello > /written; ls /written /bin/busybox");
+    auto lower = b.rootfs();
+    auto upper = b.dir / "upper";
+    auto work = b.dir / "work";
+    auto merged = b.dir / "merged";
+    for (const auto& d : {upper, work, merged}) {
+        std::filesystem::create_directories(d);
+    }
+    b.config["root"]["path"] = "merged";
+    b.config["annotations"] = {{"org.berth.rootfs.lowerdir", lower.native()},
+                               {"org.berth.rootfs.upperdir", upper.native()},
+                               {"org.berth.rootfs.workdir", work.native()}};
+    b.save();
+    auto o = f.run(b, "overlay");
+    CHECK(o.exit_code == 0);
+    CHECK(o.out == "/bin/busybox\n/written\n");
+    CHECK(berth::fs::read_file(upper / "written").value_or("") == "hello\n");
+    CHECK(!std::filesystem::exists(lower / "written"));
+    CHECK(std::filesystem::is_empty(merged));  // no host mount was ever made there
+}
+
+TEST_CASE("runtime: a network namespace path is joined, a fresh one has lo up",
+          "[engine][runtime][.root]") {
+    Fixture f;
+    int ready[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    pid_t holder = ::fork();
+    REQUIRE(holder >= 0);
+    if (holder == 0) {
+        if (::unshare(CLONE_NEWNET) != 0) {
+            ::_exit(1);
+        }
+        char c = 1;
+        (void)!::write(ready[1], &c, 1);
+        ::pause();
+        ::_exit(0);
+    }
+    ::close(ready[1]);
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    ::close(ready[0]);
+    std::string path = "/proc/" + std::to_string(holder) + "/ns/net";
+    auto b = f.bundle("netns", "readlink /proc/self/ns/net");
+    for (auto& ns : b.config["linux"]["namespaces"]) {
+        if (ns["type"] == "network") {
+            ns["path"] = path;
+        }
+    }
+    b.save();
+    auto o = f.run(b, "netns");
+    CHECK(o.out == std::filesystem::read_symlink(path).string() + "\n");
+    ::kill(holder, SIGKILL);
+    ::waitpid(holder, nullptr, 0);
+
+    auto fresh = f.bundle("netns-fresh", "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags; "
+                                         "ls /sys/class/net");
+    auto o2 = f.run(fresh, "netns-fresh");
+    CHECK(o2.out == "unknown\n0x9\nlo\n");
+}
+
+TEST_CASE("runtime: exec with a terminal gets the pty as its controlling tty",
+          "[engine][runtime][.root]") {
+    Fixture f;
+    auto b = make_bundle(f.scratch, "exectty", {"/bin/sleep", "120"});
+    rt::Stdio none;
+    auto init = rt::run(b.dir, "exectty", none);
+    REQUIRE(init);
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(slave >= 0);
+    rt::Stdio stdio;
+    stdio.pty_slave = slave;
+    nlohmann::json proc = {{"args", {"/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo isatty; "
+                                                      "[ -c /dev/tty ] && echo hastty; "
+                                                      "set -- $(cat /proc/self/stat); "
+                                                      "echo tty_nr=$7; sleep 1"}},
+                           {"terminal", true},
+                           {"cwd", "/"},
+                           {"env", {"PATH=/bin"}}};
+    auto e = rt::exec(init->pid, b.config, proc, stdio);
+    ::close(slave);
+    if (!e) {
+        FAIL(e.error().message());
+    }
+    std::string out;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(master, buf, sizeof(buf))) > 0) {
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(master);
+    INFO(out);
+    CHECK(wait_started(*e) == 0);
+    CHECK(out.find("isatty") != std::string::npos);
+    CHECK(out.find("hastty") != std::string::npos);
+    CHECK(out.find("tty_nr=") != std::string::npos);
+    CHECK(out.find("tty_nr=0") == std::string::npos);  // a controlling terminal is set
+    REQUIRE(rt::kill(b.config, init->pid, SIGKILL, true));
+    wait_started(*init);
+    REQUIRE(rt::destroy(b.config));
 }

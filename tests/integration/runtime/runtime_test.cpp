@@ -707,9 +707,11 @@ TEST_CASE("runtime: a network namespace path is joined, a fresh one has lo up",
     ::waitpid(holder, nullptr, 0);
 
     auto fresh = f.bundle("netns-fresh", "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags; "
-                                         "ls /sys/class/net");
+                                         "ls /sys/class/net; cat /proc/sys/kernel/domainname");
+    fresh.config["linux"]["sysctl"] = {{"kernel.domainname", "berth.test"}};
+    fresh.save();
     auto o2 = f.run(fresh, "netns-fresh");
-    CHECK(o2.out == "unknown\n0x9\nlo\n");
+    CHECK(o2.out == "unknown\n0x9\nlo\nberth.test\n");
 }
 
 TEST_CASE("runtime: exec with a terminal gets the pty as its controlling tty",

@@ -621,9 +621,25 @@ void add_exec(CLI::App& app, Context& ctx) {
     });
 }
 
+void add_supervise(CLI::App& app, Context& ctx) {
+    // Hidden: the supervisor entry used when a multi-threaded berth (the
+    // compose orchestrator) starts a container and so must exec.
+    auto* cmd = app.add_subcommand("__supervise", "");
+    cmd->group("");
+    auto args = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("args", *args)->expected(7);
+    cmd->callback([&ctx, args] {
+        const auto& a = *args;
+        ec::AttachFds attach{std::stoi(a[2]), std::stoi(a[3]), std::stoi(a[4]), std::stoi(a[5]),
+                             std::stoi(a[6])};
+        ec::exec_supervisor_main(ctx.paths(), a[0], std::stoi(a[1]), attach);
+    });
+}
+
 }  // namespace
 
 void add_container_commands(CLI::App& app, Context& ctx) {
+    add_supervise(app, ctx);
     add_run_commands(app, ctx);
     add_ps(app, ctx);
     add_stop_like(app, ctx);

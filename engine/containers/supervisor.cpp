@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
 #include <optional>
@@ -29,6 +30,8 @@
 #include "engine/containers/spec.hpp"
 #include "engine/containers/store.hpp"
 #include "engine/runtime/runtime.hpp"
+
+extern char** environ;
 
 namespace berth::engine::containers {
 
@@ -737,6 +740,49 @@ void Supervisor::run() {
     sup.run();
 }
 
+[[noreturn]] void exec_supervisor_main(const Paths& paths, const std::string& id, int status_fd,
+                                       const AttachFds& attach) {
+    // Entered by execve from launch_supervisor: a fresh single-threaded process.
+    ::fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    std::vector<int> keep = {status_fd, attach.in, attach.out, attach.err, attach.pty_master,
+                             attach.pty_slave};
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (std::find(keep.begin(), keep.end(), fd) == keep.end()) {
+            ::dup3(devnull, fd, 0);
+        }
+    }
+    ::close(devnull);
+    for (int fd : keep) {
+        if (fd > 2) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::prctl(PR_SET_NAME, "berth-sup", 0, 0, 0);
+    if (::chdir("/") != 0) {
+        _exit(1);
+    }
+    run_supervisor(paths, id, status_fd, attach);
+}
+
+namespace {
+
+/// True when this process runs more than one thread: then a forked child may
+/// only call async-signal-safe functions before execve.
+bool is_multithreaded() {
+    auto status = fs::read_file("/proc/self/status");
+    if (!status) {
+        return true;
+    }
+    auto pos = status->find("\nThreads:");
+    return pos == std::string::npos || std::atoi(status->c_str() + pos + 9) > 1;
+}
+
+}  // namespace
+
 Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id,
                                        const AttachFds& attach) {
     int p[2];
@@ -746,6 +792,48 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
     }
     UniqueFd status_r(p[0]);
     UniqueFd status_w(p[1]);
+    if (is_multithreaded()) {
+        // Everything the child needs is prepared here; after fork it only
+        // calls setsid, fork, dup3/fcntl, execve and _exit.
+        std::vector<std::string> args = {
+            "berth", "--root", paths.root.native(), "--run-root", paths.run_root.native(),
+            "__supervise", id, std::to_string(status_w.get()),
+            std::to_string(attach.in), std::to_string(attach.out), std::to_string(attach.err),
+            std::to_string(attach.pty_master), std::to_string(attach.pty_slave)};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        std::vector<int> inherit = {status_w.get(), attach.in, attach.out, attach.err,
+                                    attach.pty_master, attach.pty_slave};
+        pid_t child = ::fork();
+        if (child < 0) {
+            int err = errno;
+            return Error::from_errno(err, "fork supervisor");
+        }
+        if (child == 0) {
+            ::setsid();
+            pid_t grand = ::fork();
+            if (grand != 0) {
+                _exit(grand < 0 ? 1 : 0);
+            }
+            for (int fd : inherit) {
+                if (fd >= 0) {
+                    ::fcntl(fd, F_SETFD, 0);  // clear CLOEXEC for these only
+                }
+            }
+            ::execve("/proc/self/exe", argv.data(), environ);
+            _exit(127);
+        }
+        status_w.reset();
+        int st = 0;
+        while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
+        }
+        StatusReader reader;
+        reader.fd = std::move(status_r);
+        return reader;
+    }
     pid_t child = ::fork();
     if (child < 0) {
         int err = errno;

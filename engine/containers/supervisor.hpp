@@ -48,6 +48,11 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
 [[noreturn]] void run_supervisor(const Paths& paths, const std::string& id, int status_fd,
                                  const AttachFds& attach);
 
+/// The `berth __supervise` entry: called after execve by a launch from a
+/// multi-threaded process. Never returns.
+[[noreturn]] void exec_supervisor_main(const Paths& paths, const std::string& id, int status_fd,
+                                       const AttachFds& attach);
+
 /// Sends one request to a running supervisor's control socket and waits for
 /// its reply (at most `timeout_ms`, or forever if negative). Requests:
 ///   {"op":"stop","timeout":S}  -> {"ok":true,"exit_code":N} once it exited

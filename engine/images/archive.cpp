@@ -592,7 +592,8 @@ Result<void> apply_change(ImageConfig& c, std::string_view instruction) {
                 c.labels[k] = v;
                 continue;
             }
-            std::erase_if(c.env, [&](const std::string& s) { return s.rfind(k + "=", 0) == 0; });
+            std::string prefix = k + "=";  // (clang 14 cannot capture structured bindings)
+            std::erase_if(c.env, [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
             c.env.push_back(k + "=" + v);
         }
         return {};

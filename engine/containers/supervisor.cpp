@@ -170,7 +170,156 @@ private:
     std::optional<int64_t> restart_at_;
     int64_t started_ms_ = 0;
     int64_t backoff_ms_ = 0;
+
+    // Healthcheck (Docker's semantics; durations in ms).
+    struct Probe {
+        pid_t pid = -1;
+        UniqueFd pidfd;
+        UniqueFd out;
+        std::string output;
+        std::string start;
+        int64_t deadline = 0;
+    };
+    std::optional<HealthConfig> health_;
+    std::optional<int64_t> next_probe_;
+    std::optional<Probe> probe_;
+    void schedule_probe(bool first);
+    void start_probe();
+    void finish_probe(bool timed_out);
 };
+
+namespace {
+constexpr int64_t ns_per_ms = 1000000;
+constexpr int64_t default_health_interval_ms = 30000;
+constexpr int64_t default_health_timeout_ms = 30000;
+constexpr int64_t default_start_interval_ms = 5000;
+constexpr int default_health_retries = 3;
+constexpr size_t max_probe_output = 4096;
+constexpr size_t kept_probe_results = 5;
+
+/// The healthcheck in force: the container's own, else the image's; none for
+/// ["NONE"] or an empty test.
+std::optional<HealthConfig> effective_healthcheck(const ContainerRecord& rec) {
+    HealthConfig h;
+    if (rec.config.healthcheck) {
+        h = *rec.config.healthcheck;
+    } else if (rec.image_config.contains("Healthcheck") && rec.image_config["Healthcheck"].is_object()) {
+        h = rec.image_config["Healthcheck"].get<HealthConfig>();
+    }
+    if (h.test.empty() || h.test[0] == "NONE") {
+        return std::nullopt;
+    }
+    return h;
+}
+}  // namespace
+
+void Supervisor::schedule_probe(bool first) {
+    if (!health_) {
+        return;
+    }
+    int64_t interval = health_->interval_ns > 0 ? health_->interval_ns / ns_per_ms : default_health_interval_ms;
+    int64_t start_period = health_->start_period_ns / ns_per_ms;
+    bool in_start_period = mono_ms() - started_ms_ < start_period;
+    if (in_start_period || (first && health_->start_interval_ns > 0)) {
+        int64_t si = health_->start_interval_ns > 0 ? health_->start_interval_ns / ns_per_ms
+                                                    : default_start_interval_ms;
+        interval = std::min(interval, si);
+    }
+    next_probe_ = mono_ms() + interval;
+}
+
+void Supervisor::start_probe() {
+    std::vector<std::string> args;
+    if (health_->test[0] == "CMD-SHELL") {
+        args = {"/bin/sh", "-c", health_->test.size() > 1 ? health_->test[1] : ""};
+    } else {
+        args.assign(health_->test.begin() + (health_->test[0] == "CMD" ? 1 : 0), health_->test.end());
+    }
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+        schedule_probe(false);
+        return;
+    }
+    UniqueFd r(p[0]);
+    UniqueFd w(p[1]);
+    json process = config_["process"];
+    process["args"] = args;
+    process["terminal"] = false;
+    process.erase("rlimits");
+    process.erase("oomScoreAdj");
+    runtime::Stdio stdio;
+    stdio.out = w.get();
+    stdio.err = w.get();
+    Probe probe;
+    probe.start = now_rfc3339();
+    auto started = runtime::exec(pid_, config_, process, stdio);
+    if (!started) {
+        HealthResult res{probe.start, now_rfc3339(), -1, started.error().message()};
+        state_.health_log.push_back(res);
+        probe_.reset();
+        finish_probe(false);
+        return;
+    }
+    int64_t timeout = health_->timeout_ns > 0 ? health_->timeout_ns / ns_per_ms : default_health_timeout_ms;
+    probe.pid = started->pid;
+    probe.pidfd = std::move(started->pidfd);
+    probe.out = std::move(r);
+    probe.deadline = mono_ms() + timeout;
+    probe_ = std::move(probe);
+    next_probe_.reset();
+}
+
+void Supervisor::finish_probe(bool timed_out) {
+    HealthResult res;
+    if (probe_) {
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::read(probe_->out.get(), buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            if (probe_->output.size() < max_probe_output) {
+                probe_->output.append(buf, static_cast<size_t>(n));
+            }
+        }
+        if (timed_out) {
+            pidfd_send(probe_->pidfd.get(), SIGKILL);
+        }
+        siginfo_t info{};
+        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(probe_->pidfd.get()), &info, WEXITED);
+        res.start = probe_->start;
+        res.end = now_rfc3339();
+        res.output = probe_->output.substr(0, max_probe_output);
+        if (timed_out) {
+            int64_t timeout = health_->timeout_ns > 0 ? health_->timeout_ns / ns_per_ms : default_health_timeout_ms;
+            res.exit_code = -1;
+            res.output = fmt::format("Health check exceeded timeout ({}ms)", timeout);
+        } else {
+            res.exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+        }
+        state_.health_log.push_back(res);
+        probe_.reset();
+    } else if (!state_.health_log.empty()) {
+        res = state_.health_log.back();
+    }
+    while (state_.health_log.size() > kept_probe_results) {
+        state_.health_log.erase(state_.health_log.begin());
+    }
+    int retries = health_->retries > 0 ? health_->retries : default_health_retries;
+    bool in_start_period = mono_ms() - started_ms_ < health_->start_period_ns / ns_per_ms;
+    if (res.exit_code == 0) {
+        state_.health_status = "healthy";
+        state_.health_failing_streak = 0;
+    } else if (!in_start_period || state_.health_status == "healthy") {
+        // Failures during the start period do not count (Docker).
+        state_.health_failing_streak += 1;
+        if (state_.health_failing_streak >= retries) {
+            state_.health_status = "unhealthy";
+        }
+    }
+    save_state();
+    schedule_probe(false);
+}
 
 void Supervisor::save_state() {
     if (store_) {
@@ -310,6 +459,12 @@ Result<void> Supervisor::start_container() {
     state_.oom_killed = false;
     state_.error.clear();
     started_ms_ = mono_ms();
+    health_ = effective_healthcheck(record_);
+    state_.health_log.clear();
+    state_.health_failing_streak = 0;
+    state_.health_status = health_ ? "starting" : "";
+    probe_.reset();
+    schedule_probe(true);
     save_state();
     return {};
 }
@@ -440,6 +595,13 @@ void Supervisor::on_exit() {
     if (r == 0) {
         return;  // not yet
     }
+    if (probe_) {
+        pidfd_send(probe_->pidfd.get(), SIGKILL);
+        siginfo_t info{};
+        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(probe_->pidfd.get()), &info, WEXITED);
+        probe_.reset();
+    }
+    next_probe_.reset();
     // Drain what the container wrote before it exited.
     if (out_r_) {
         ::fcntl(out_r_.get(), F_SETFL, O_NONBLOCK);
@@ -603,7 +765,7 @@ void Supervisor::run() {
 
     for (;;) {
         std::vector<pollfd> fds;
-        enum Kind { k_listen, k_pid, k_out, k_err, k_pty, k_in, k_client };
+        enum Kind { k_listen, k_pid, k_out, k_err, k_pty, k_in, k_client, k_probe };
         std::vector<std::pair<Kind, size_t>> kinds;
         auto add = [&](int fd, Kind k, size_t idx = 0) {
             fds.push_back({fd, POLLIN, 0});
@@ -630,9 +792,16 @@ void Supervisor::run() {
                 add(clients_[i].fd.get(), k_client, i);
             }
         }
+        if (probe_) {
+            add(probe_->pidfd.get(), k_probe);
+        }
         int timeout = -1;
         int64_t now = mono_ms();
-        for (auto deadline : {kill_deadline_, restart_at_}) {
+        std::optional<int64_t> probe_deadline;
+        if (probe_) {
+            probe_deadline = probe_->deadline;
+        }
+        for (auto deadline : {kill_deadline_, restart_at_, next_probe_, probe_deadline}) {
             if (deadline) {
                 int64_t left = std::max<int64_t>(0, *deadline - now);
                 timeout = timeout < 0 ? static_cast<int>(std::min<int64_t>(left, INT32_MAX))
@@ -650,6 +819,12 @@ void Supervisor::run() {
                 pidfd_send(pidfd_.get(), SIGKILL);
             }
             kill_deadline_.reset();
+        }
+        if (probe_ && now >= probe_->deadline) {
+            finish_probe(true);
+        }
+        if (next_probe_ && now >= *next_probe_ && pid_ > 0 && !probe_ && state_.status == Status::running) {
+            start_probe();
         }
         if (restart_at_ && now >= *restart_at_ && pid_ <= 0) {
             restart_at_.reset();
@@ -715,6 +890,11 @@ void Supervisor::run() {
                     break;
                 }
                 case k_client: handle_client(clients_[idx]); break;
+                case k_probe:
+                    if (probe_) {
+                        finish_probe(false);
+                    }
+                    break;
             }
         }
         clients_.erase(std::remove_if(clients_.begin(), clients_.end(),

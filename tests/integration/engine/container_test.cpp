@@ -464,3 +464,27 @@ TEST_CASE("environment, user, workdir and entrypoint follow Docker's rules",
     CHECK(trim(numeric.out).rfind("uid=1234 gid=5678", 0) == 0);
     guard.check();
 }
+
+TEST_CASE("healthchecks run in the supervisor and report status and results",
+          "[engine][container][.root]") {
+    ScratchRoot root;
+    LeakGuard guard(root);
+    REQUIRE(root.berth({"run", "-d", "--network", "none", "--name", "hc", "--health-cmd",
+                        "test -f /tmp/ok && echo fine", "--health-interval", "100ms",
+                        "--health-retries", "2", "busybox", "sleep", "600"}).exit_code == 0);
+    CHECK(eventually([&] { return inspect(root, "hc")["State"]["Health"]["Status"] == "unhealthy"; }));
+    CHECK(inspect(root, "hc")["State"]["Health"]["FailingStreak"].get<int>() >= 2);
+    CHECK(root.berth({"exec", "hc", "touch", "/tmp/ok"}).exit_code == 0);
+    CHECK(eventually([&] { return inspect(root, "hc")["State"]["Health"]["Status"] == "healthy"; }));
+    auto log = inspect(root, "hc")["State"]["Health"]["Log"];
+    REQUIRE(!log.empty());
+    CHECK(log.back()["ExitCode"] == 0);
+    CHECK(log.back()["Output"] == "fine\n");
+    CHECK(root.berth({"ps", "--format", "{{.Status}}"}).out.find("(healthy)") != std::string::npos);
+    auto none = root.berth({"run", "-d", "--network", "none", "--name", "nohc", "--no-healthcheck",
+                            "busybox", "sleep", "600"});
+    REQUIRE(none.exit_code == 0);
+    CHECK(!inspect(root, "nohc")["State"].contains("Health"));
+    CHECK(root.berth({"rm", "-f", "hc", "nohc"}).exit_code == 0);
+    guard.check();
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 4): pull of a ~100 MB multi-layer image from Debian's
+# docker-registry on 127.0.0.1, berth against `skopeo copy` to an OCI
+# directory (which does not unpack) and `podman pull` (when installed); and
+# layer unpack throughput, `berth load` against `tar -x` of the same layers.
+# Usage: bench/images_pull.sh [build dir] [runs]. Needs root (berth's store
+# writes overlay whiteouts), docker-registry, skopeo, python3.
+set -euo pipefail
+
+build=${1:-build}
+runs=${2:-3}
+berth=$(realpath "$build/berth")
+work=$(mktemp -d /tmp/berth-bench-images-XXXXXX)
+reg_pid=
+cleanup() {
+    if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/reg"
+cat > "$work/reg/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/reg/data
+http:
+  addr: 127.0.0.1:$port
+YAML
+docker-registry serve "$work/reg/config.yml" 2>"$work/reg/log" &
+reg_pid=$!
+for _ in $(seq 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null; then break; fi
+    sleep 0.1
+done
+
+# 4 layers of 25 MB: half random (incompressible), half text-like, many files.
+python3 - "$work/img.tar" <<'PY'
+import hashlib, io, json, os, random, sys, tarfile
+random.seed(4)
+layers, paths = [], []
+out = tarfile.open(sys.argv[1], "w")
+for n in range(4):
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for i in range(250):
+            data = os.urandom(50_000) if i % 2 else (b"line %d of layer %d\n" % (i, n)) * 2500
+            ti = tarfile.TarInfo(f"layer{n}/dir{i % 10}/file{i}")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    raw = bio.getvalue()
+    layers.append("sha256:" + hashlib.sha256(raw).hexdigest())
+    p = f"l{n}/layer.tar"
+    paths.append(p)
+    ti = tarfile.TarInfo(p); ti.size = len(raw); out.addfile(ti, io.BytesIO(raw))
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": layers}}).encode()
+name = hashlib.sha256(cfg).hexdigest() + ".json"
+ti = tarfile.TarInfo(name); ti.size = len(cfg); out.addfile(ti, io.BytesIO(cfg))
+man = json.dumps([{"Config": name, "RepoTags": ["bench/img:1"], "Layers": paths}]).encode()
+ti = tarfile.TarInfo("manifest.json"); ti.size = len(man); out.addfile(ti, io.BytesIO(man))
+out.close()
+PY
+ref="127.0.0.1:$port/bench/img:1"
+skopeo copy -q --dest-tls-verify=false --dest-compress docker-archive:"$work/img.tar" "docker://$ref"
+
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+berth_pull=$(for i in $(seq "$runs"); do
+    root="$work/berth-$i"; t env BERTH_ROOT="$root" BERTH_RUN="$work/run-$i" "$berth" pull -q "$ref"
+    rm -rf "$root"; done | median)
+skopeo_copy=$(for i in $(seq "$runs"); do
+    t skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/oci-$i:img"
+    rm -rf "$work/oci-$i"; done | median)
+if command -v podman >/dev/null; then
+    podman_pull=$(for i in $(seq "$runs"); do
+        t podman --root "$work/podman-$i" --runroot "$work/podman-run-$i" pull --tls-verify=false "$ref"
+        podman --root "$work/podman-$i" --runroot "$work/podman-run-$i" system reset -f >/dev/null 2>&1 || true
+        rm -rf "$work/podman-$i"; done | median)
+else
+    podman_pull="n/a (podman not installed)"
+fi
+
+# Unpack: the same four uncompressed layers, berth load vs tar -x.
+mkdir -p "$work/layers" && (cd "$work/layers" && tar -xf "$work/img.tar")
+tar_x=$(for i in $(seq "$runs"); do
+    d="$work/x-$i"; mkdir -p "$d"
+    t sh -c "for l in $work/layers/l*/layer.tar; do tar -xf \$l -C $d; done"
+    rm -rf "$d"; done | median)
+berth_load=$(for i in $(seq "$runs"); do
+    root="$work/load-$i"; t env BERTH_ROOT="$root" BERTH_RUN="$work/run-l$i" "$berth" load -q -i "$work/img.tar"
+    rm -rf "$root"; done | median)
+size=$(du -sm "$work/img.tar" | cut -f1)
+
+printf 'image: %s MB uncompressed, 4 layers, gzip in the registry; median of %s runs\n' "$size" "$runs"
+printf 'pull:   berth %ss   skopeo copy (no unpack) %ss   podman pull %s\n' "$berth_pull" "$skopeo_copy" "$podman_pull"
+printf 'unpack: berth load %ss   tar -x %ss\n' "$berth_load" "$tar_x"

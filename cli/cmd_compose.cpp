@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: Apache-2.0
+// berth up / down and berth compose up / down / ps / ls.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "cli/commands.hpp"
+#include "cli/container_support.hpp"
+#include "cli/output.hpp"
+#include "compose/labels.hpp"
+#include "compose/loader.hpp"
+#include "compose/orchestrator.hpp"
+#include "netns/network.hpp"
+
+extern char** environ;
+
+namespace berth::cli {
+
+namespace {
+
+namespace ec = engine::containers;
+namespace lb = compose::labels;
+
+/// The global compose options (-f, -p, --project-directory, --profile, --env-file).
+struct ProjectFlags {
+    std::vector<std::string> files;
+    std::string project_name;
+    std::string project_directory;
+    std::vector<std::string> profiles;
+    std::vector<std::string> env_files;
+};
+
+struct UpFlags {
+    ProjectFlags project;
+    bool detach = false;
+    bool force_recreate = false;
+    bool no_recreate = false;
+    bool no_start = false;
+    bool remove_orphans = false;
+    int timeout = -1;
+    std::vector<std::string> services;
+};
+
+struct DownFlags {
+    ProjectFlags project;
+    bool volumes = false;
+    bool remove_orphans = false;
+    int timeout = -1;
+};
+
+struct PsFlags {
+    ProjectFlags project;
+    bool all = false;
+    bool quiet = false;
+    std::string format;
+    std::vector<std::string> services;
+};
+
+struct LsFlags {
+    bool all = false;
+    bool quiet = false;
+    std::string format;
+};
+
+std::map<std::string, std::string> process_environment() {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string_view::npos) {
+            env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+        }
+    }
+    return env;
+}
+
+void add_project_flags(CLI::App* cmd, ProjectFlags& f) {
+    cmd->add_option("-f,--file", f.files, "Compose configuration files");
+    cmd->add_option("-p,--project-name", f.project_name, "Project name");
+    cmd->add_option("--project-directory", f.project_directory,
+                    "Alternate working directory (default: the first file's directory)");
+    cmd->add_option("--profile", f.profiles, "Enable a profile");
+    cmd->add_option("--env-file", f.env_files, "Alternate environment files");
+}
+
+Result<compose::Project> load(const ProjectFlags& f) {
+    compose::LoadOptions lo;
+    for (const auto& file : f.files) {
+        lo.files.emplace_back(file);
+    }
+    if (!f.project_name.empty()) {
+        lo.project_name = f.project_name;
+    }
+    if (!f.project_directory.empty()) {
+        lo.project_directory = f.project_directory;
+    }
+    lo.profiles = f.profiles;
+    for (const auto& e : f.env_files) {
+        lo.env_files.emplace_back(e);
+    }
+    lo.environment = process_environment();
+    return compose::load_project(lo);
+}
+
+/// The project to act on by labels: loaded, or only its name when there is no
+/// file but -p was given.
+Result<compose::Project> load_or_name(const ProjectFlags& f) {
+    auto project = load(f);
+    if (!project && !f.project_name.empty() && project.error().code() == Errc::not_found) {
+        compose::Project p;
+        p.name = compose::normalize_project_name(f.project_name);
+        return p;
+    }
+    return project;
+}
+
+void print_progress(std::string_view kind, std::string_view name, std::string_view status) {
+    std::fprintf(stderr, " %.*s %.*s  %.*s\n", static_cast<int>(kind.size()), kind.data(),
+                 static_cast<int>(name.size()), name.data(), static_cast<int>(status.size()),
+                 status.data());
+    std::fflush(stderr);
+}
+
+void print_warning(std::string_view message) {
+    std::fprintf(stderr, "WARN[0000] %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
+int fail(const Error& error) {
+    std::fprintf(stderr, "berth: %s\n", error.message().c_str());
+    return 1;
+}
+
+compose::EngineHooks engine_hooks(const Paths& paths) {
+    compose::EngineHooks hooks;
+    hooks.resolve_image = [paths](const std::string& ref) { return resolve_image(paths, ref); };
+    hooks.prepare_mounts = [paths](const std::string& id, const std::vector<std::string>& mounts,
+                                   const std::vector<std::string>& tmpfs,
+                                   const ec::ImageRef& image, ec::ContainerConfig& config) {
+        MountFlags flags;
+        flags.mounts = mounts;
+        flags.tmpfs = tmpfs;
+        return prepare_container_mounts(paths, id, flags, image, config);
+    };
+    hooks.release_mounts = [paths](const std::string& id, const ec::ContainerConfig& config) {
+        release_container_mounts(paths, id, config);
+    };
+    return hooks;
+}
+
+int run_up(const Context& ctx, const UpFlags& f) {
+    if (!f.detach) {
+        std::fprintf(stderr,
+                     "berth: attached mode is not implemented yet: use `up -d` and "
+                     "`berth logs`\n");
+        return 1;
+    }
+    auto project = load(f.project);
+    if (!project) {
+        return fail(project.error());
+    }
+    for (const auto& w : project->warnings) {
+        print_warning(w);
+    }
+    compose::UpOptions opts;
+    opts.force_recreate = f.force_recreate;
+    opts.no_recreate = f.no_recreate;
+    opts.no_start = f.no_start;
+    opts.remove_orphans = f.remove_orphans;
+    opts.timeout = f.timeout;
+    opts.services.insert(f.services.begin(), f.services.end());
+    if (const char* limit = std::getenv("COMPOSE_PARALLEL_LIMIT"); limit && *limit) {
+        opts.parallel_limit = std::max(1, std::atoi(limit));
+    }
+    auto paths = ctx.paths();
+    auto r = compose::up(paths, *project, opts, engine_hooks(paths), print_progress,
+                         print_warning);
+    if (!r) {
+        return fail(r.error());
+    }
+    return 0;
+}
+
+int run_down(const Context& ctx, const DownFlags& f) {
+    auto project = load_or_name(f.project);
+    if (!project) {
+        return fail(project.error());
+    }
+    compose::DownOptions opts;
+    opts.volumes = f.volumes;
+    opts.remove_orphans = f.remove_orphans;
+    opts.timeout = f.timeout;
+    auto r = compose::down(ctx.paths(), *project, opts, print_progress, print_warning);
+    if (!r) {
+        return fail(r.error());
+    }
+    return 0;
+}
+
+std::vector<std::string> command_of(const ec::ContainerRecord& rec) {
+    std::vector<std::string> args;
+    const auto& ic = rec.image_config;
+    if (rec.config.entrypoint) {
+        args = *rec.config.entrypoint;
+    } else if (ic.contains("Entrypoint") && ic["Entrypoint"].is_array()) {
+        args = ic["Entrypoint"].get<std::vector<std::string>>();
+    }
+    if (!rec.config.cmd.empty()) {
+        args.insert(args.end(), rec.config.cmd.begin(), rec.config.cmd.end());
+    } else if (!rec.config.entrypoint && ic.contains("Cmd") && ic["Cmd"].is_array()) {
+        auto cmd = ic["Cmd"].get<std::vector<std::string>>();
+        args.insert(args.end(), cmd.begin(), cmd.end());
+    }
+    return args;
+}
+
+std::string label(const ec::ContainerRecord& rec, std::string_view key) {
+    auto it = rec.config.labels.find(std::string(key));
+    return it == rec.config.labels.end() ? std::string() : it->second;
+}
+
+int run_ps(const Context& ctx, const PsFlags& f) {
+    auto project = load_or_name(f.project);
+    if (!project) {
+        return fail(project.error());
+    }
+    auto list = compose::project_containers(ctx.paths(), project->name);
+    if (!list) {
+        return fail(list.error());
+    }
+    std::set<std::string> only(f.services.begin(), f.services.end());
+    std::vector<std::vector<std::string>> rows{
+        {"NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"}};
+    for (const auto& pc : *list) {
+        const auto& rec = pc.record;
+        bool running = pc.state.status == ec::Status::running ||
+                       pc.state.status == ec::Status::restarting ||
+                       pc.state.status == ec::Status::paused;
+        if ((!f.all && !running) || (!only.empty() && only.count(pc.service) == 0)) {
+            continue;
+        }
+        if (f.quiet) {
+            std::printf("%s\n", rec.id.c_str());
+            continue;
+        }
+        nlohmann::json publishers = nlohmann::json::array();
+        std::vector<std::string> ports;
+        for (const auto& p : rec.config.publish) {
+            auto bindings = netns::parse_port_spec(p);
+            if (!bindings) {
+                continue;
+            }
+            for (const auto& b : *bindings) {
+                std::string ip = b.host_ip.empty() ? "0.0.0.0" : b.host_ip;
+                publishers.push_back({{"URL", ip},
+                                      {"TargetPort", b.container_port},
+                                      {"PublishedPort", b.host_port},
+                                      {"Protocol", b.protocol}});
+                ports.push_back(running && b.host_port != 0
+                                    ? fmt::format("{}:{}->{}/{}", ip, b.host_port,
+                                                  b.container_port, b.protocol)
+                                    : fmt::format("{}/{}", b.container_port, b.protocol));
+            }
+        }
+        std::string ports_text;
+        for (const auto& p : ports) {
+            ports_text += (ports_text.empty() ? "" : ", ") + p;
+        }
+        auto cmd = command_of(rec);
+        double created = parse_time(rec.created);
+        std::string status = status_text(pc.state);
+        if (f.format == "json") {
+            nlohmann::json j{{"ID", rec.id},
+                             {"Name", rec.name},
+                             {"Image", rec.config.image},
+                             {"Command", quote_command(cmd, false)},
+                             {"Project", project->name},
+                             {"Service", pc.service},
+                             {"Created", static_cast<int64_t>(created)},
+                             {"State", std::string(ec::to_string(pc.state.status))},
+                             {"Status", status},
+                             {"Health", pc.state.health_status},
+                             {"ExitCode", pc.state.exit_code},
+                             {"Publishers", publishers}};
+            std::printf("%s\n", j.dump().c_str());
+            continue;
+        }
+        rows.push_back({rec.name, rec.config.image, quote_command(cmd, true), pc.service,
+                        human_duration(now_seconds() - created) + " ago", status, ports_text});
+    }
+    if (!f.quiet && f.format != "json") {
+        print_table(rows);
+    }
+    return 0;
+}
+
+int run_ls(const Context& ctx, const LsFlags& f) {
+    auto list = compose::project_containers(ctx.paths(), "");
+    if (!list) {
+        return fail(list.error());
+    }
+    struct Entry {
+        std::map<std::string, int> states;
+        std::string files;
+        bool running = false;
+    };
+    std::map<std::string, Entry> projects;
+    for (const auto& pc : *list) {
+        auto& e = projects[label(pc.record, lb::project)];
+        e.states[std::string(ec::to_string(pc.state.status))]++;
+        e.running = e.running || pc.state.status == ec::Status::running;
+        if (e.files.empty()) {
+            e.files = label(pc.record, lb::config_files);
+        }
+    }
+    std::vector<std::vector<std::string>> rows{{"NAME", "STATUS", "CONFIG FILES"}};
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, e] : projects) {
+        if (!f.all && !e.running) {
+            continue;
+        }
+        std::string status;
+        for (const auto& [state, n] : e.states) {
+            status += fmt::format("{}{}({})", status.empty() ? "" : ", ", state, n);
+        }
+        if (f.quiet) {
+            std::printf("%s\n", name.c_str());
+            continue;
+        }
+        rows.push_back({name, status, e.files});
+        out.push_back({{"Name", name}, {"Status", status}, {"ConfigFiles", e.files}});
+    }
+    if (f.quiet) {
+        return 0;
+    }
+    if (f.format == "json") {
+        std::printf("%s\n", out.dump().c_str());
+    } else {
+        print_table(rows);
+    }
+    return 0;
+}
+
+void define_up(CLI::App* cmd, Context& ctx) {
+    auto f = std::make_shared<UpFlags>();
+    add_project_flags(cmd, f->project);
+    cmd->add_flag("-d,--detach", f->detach, "Detached mode: run containers in the background");
+    cmd->add_flag("--force-recreate", f->force_recreate,
+                  "Recreate containers even if their configuration has not changed");
+    cmd->add_flag("--no-recreate", f->no_recreate, "Do not recreate existing containers");
+    cmd->add_flag("--no-start", f->no_start, "Do not start the services after creating them");
+    cmd->add_flag("--remove-orphans", f->remove_orphans,
+                  "Remove containers for services not defined in the Compose file");
+    cmd->add_option("-t,--timeout", f->timeout, "Shutdown timeout in seconds");
+    cmd->add_option("services", f->services, "Services to start");
+    cmd->callback([f, &ctx] { ctx.exit_code = run_up(ctx, *f); });
+}
+
+void define_down(CLI::App* cmd, Context& ctx) {
+    auto f = std::make_shared<DownFlags>();
+    add_project_flags(cmd, f->project);
+    cmd->add_flag("-v,--volumes", f->volumes, "Remove named volumes and anonymous volumes");
+    cmd->add_flag("--remove-orphans", f->remove_orphans,
+                  "Remove containers for services not defined in the Compose file");
+    cmd->add_option("-t,--timeout", f->timeout, "Shutdown timeout in seconds");
+    cmd->callback([f, &ctx] { ctx.exit_code = run_down(ctx, *f); });
+}
+
+void define_ps(CLI::App* cmd, Context& ctx) {
+    auto f = std::make_shared<PsFlags>();
+    add_project_flags(cmd, f->project);
+    cmd->add_flag("-a,--all", f->all, "Show all stopped containers");
+    cmd->add_flag("-q,--quiet", f->quiet, "Only display IDs");
+    cmd->add_option("--format", f->format, "Format the output: table or json");
+    cmd->add_option("services", f->services, "Services to list");
+    cmd->callback([f, &ctx] { ctx.exit_code = run_ps(ctx, *f); });
+}
+
+void define_ls(CLI::App* cmd, Context& ctx) {
+    auto f = std::make_shared<LsFlags>();
+    cmd->add_flag("-a,--all", f->all, "Show all stopped Compose projects");
+    cmd->add_flag("-q,--quiet", f->quiet, "Only display project names");
+    cmd->add_option("--format", f->format, "Format the output: table or json");
+    cmd->callback([f, &ctx] { ctx.exit_code = run_ls(ctx, *f); });
+}
+
+}  // namespace
+
+void add_compose_commands(CLI::App& app, Context& ctx) {
+    define_up(app.add_subcommand("up", "Create and start containers of a compose project"), ctx);
+    define_down(app.add_subcommand("down", "Stop and remove containers, networks of a project"),
+                ctx);
+    CLI::App* group = nullptr;
+    for (auto* sub : app.get_subcommands([](CLI::App* a) { return a->get_name() == "compose"; })) {
+        group = sub;
+    }
+    if (group == nullptr) {
+        group = app.add_subcommand("compose", "Docker Compose compatible commands");
+        group->require_subcommand(1);
+    }
+    define_up(group->add_subcommand("up", "Create and start containers"), ctx);
+    define_down(group->add_subcommand("down", "Stop and remove containers, networks"), ctx);
+    define_ps(group->add_subcommand("ps", "List containers of a project"), ctx);
+    define_ls(group->add_subcommand("ls", "List running compose projects"), ctx);
+}
+
+}  // namespace berth::cli

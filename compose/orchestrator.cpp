@@ -1,0 +1,931 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "compose/orchestrator.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <fmt/format.h>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+
+#include "common/digest.hpp"
+#include "common/fs.hpp"
+#include "common/scope_exit.hpp"
+#include "compose/graph.hpp"
+#include "compose/labels.hpp"
+#include "compose/planner.hpp"
+#include "netns/network.hpp"
+#include "volumes/volume_store.hpp"
+
+namespace berth::compose {
+
+namespace ec = engine::containers;
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+    std::string out;
+    for (const auto& p : parts) {
+        if (!out.empty()) {
+            out += sep;
+        }
+        out += p;
+    }
+    return out;
+}
+
+std::string_view condition_name(DependencyCondition c) {
+    switch (c) {
+    case DependencyCondition::service_healthy:
+        return "service_healthy";
+    case DependencyCondition::service_completed_successfully:
+        return "service_completed_successfully";
+    case DependencyCondition::service_started:
+        break;
+    }
+    return "service_started";
+}
+
+/// The service's networks, engine names, highest priority first then by key.
+std::vector<std::pair<std::string, const ServiceNetwork*>> service_networks(
+    const Project& project, const Service& service) {
+    std::vector<std::pair<std::string, const ServiceNetwork*>> keyed;
+    for (const auto& [key, sn] : service.networks) {
+        keyed.emplace_back(key, &sn);
+    }
+    if (keyed.empty() && service.network_mode.empty()) {
+        static const ServiceNetwork none;
+        keyed.emplace_back("default", &none);
+    }
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+        auto pa = a.second->priority.value_or(0);
+        auto pb = b.second->priority.value_or(0);
+        return pa != pb ? pa > pb : a.first < b.first;
+    });
+    std::vector<std::pair<std::string, const ServiceNetwork*>> out;
+    for (const auto& [key, sn] : keyed) {
+        auto it = project.networks.find(key);
+        std::string name = it != project.networks.end() && !it->second.name.empty()
+                               ? it->second.name
+                               : fmt::format("{}_{}", project.name, key);
+        out.emplace_back(std::move(name), sn);
+    }
+    return out;
+}
+
+/// `--mount` / `--tmpfs` values for the service's volumes.
+std::pair<std::vector<std::string>, std::vector<std::string>> mount_flags(const Project& project,
+                                                                          const Service& service) {
+    std::vector<std::string> mounts;
+    std::vector<std::string> tmpfs = service.tmpfs;
+    for (const auto& v : service.volumes) {
+        std::string spec;
+        switch (v.type) {
+        case MountType::bind:
+            spec = fmt::format("type=bind,source={},target={}", v.source, v.target);
+            if (!v.bind_propagation.empty()) {
+                spec += ",bind-propagation=" + v.bind_propagation;
+            }
+            break;
+        case MountType::tmpfs:
+            spec = fmt::format("type=tmpfs,target={}", v.target);
+            if (v.tmpfs_size) {
+                spec += fmt::format(",tmpfs-size={}", *v.tmpfs_size);
+            }
+            if (v.tmpfs_mode) {
+                spec += fmt::format(",tmpfs-mode={:o}", *v.tmpfs_mode);
+            }
+            break;
+        default: {
+            std::string source = v.source;
+            if (auto it = project.volumes.find(v.source); it != project.volumes.end()) {
+                source = it->second.name.empty() ? fmt::format("{}_{}", project.name, v.source)
+                                                 : it->second.name;
+            }
+            spec = source.empty() ? fmt::format("type=volume,target={}", v.target)
+                                  : fmt::format("type=volume,source={},target={}", source,
+                                                v.target);
+            if (v.volume_nocopy) {
+                spec += ",volume-nocopy";
+            }
+            if (!v.volume_subpath.empty()) {
+                spec += ",volume-subpath=" + v.volume_subpath;
+            }
+            break;
+        }
+        }
+        if (v.read_only) {
+            spec += ",readonly";
+        }
+        mounts.push_back(std::move(spec));
+    }
+    return {std::move(mounts), std::move(tmpfs)};
+}
+
+ProjectContainer to_project_container(ec::ContainerRecord record, ec::ContainerState state) {
+    ProjectContainer pc;
+    const auto& l = record.config.labels;
+    if (auto it = l.find(std::string(labels::service)); it != l.end()) {
+        pc.service = it->second;
+    }
+    if (auto it = l.find(std::string(labels::container_number)); it != l.end()) {
+        pc.number = std::atoi(it->second.c_str());
+    }
+    pc.record = std::move(record);
+    pc.state = std::move(state);
+    return pc;
+}
+
+bool is_running(const ec::ContainerState& s) {
+    return s.status == ec::Status::running || s.status == ec::Status::restarting ||
+           s.status == ec::Status::paused;
+}
+
+/// Serialises the callbacks, which several threads call.
+struct Reporter {
+    const ProgressFn& progress;
+    const WarnFn& warn;
+    std::mutex mu;
+
+    void operator()(std::string_view kind, std::string_view name, std::string_view status) {
+        std::lock_guard lock(mu);
+        if (progress) {
+            progress(kind, name, status);
+        }
+    }
+    void warning(std::string_view message) {
+        std::lock_guard lock(mu);
+        if (warn) {
+            warn(message);
+        }
+    }
+};
+
+Result<void> ensure_networks(const Paths& paths, const Project& project, Reporter& report) {
+    std::set<std::string> used;
+    for (const auto& [name, svc] : project.services) {
+        (void)name;
+        if (!svc.network_mode.empty()) {
+            continue;
+        }
+        if (svc.networks.empty()) {
+            used.insert("default");
+        }
+        for (const auto& [key, sn] : svc.networks) {
+            (void)sn;
+            used.insert(key);
+        }
+    }
+    auto existing = netns::read_networks(paths);
+    if (!existing) {
+        return std::move(existing).error();
+    }
+    auto exists = [&](const std::string& name) {
+        return std::any_of(existing->begin(), existing->end(),
+                           [&](const netns::Network& n) { return n.name == name || n.id == name; });
+    };
+    for (const auto& key : used) {
+        Network net;
+        if (auto it = project.networks.find(key); it != project.networks.end()) {
+            net = it->second;
+        } else {
+            net.key = key;
+        }
+        if (net.name.empty()) {
+            net.name = fmt::format("{}_{}", project.name, key);
+        }
+        if (exists(net.name)) {
+            continue;
+        }
+        if (net.external) {
+            return Error(Errc::not_found,
+                         fmt::format("network {} declared as external, but could not be found",
+                                     net.name));
+        }
+        netns::NetworkSpec spec;
+        spec.name = net.name;
+        if (!net.driver.empty()) {
+            spec.driver = net.driver;
+        }
+        spec.internal = net.internal;
+        spec.ipv6 = net.enable_ipv6.value_or(false);
+        spec.options = net.driver_opts;
+        spec.labels = net.labels;
+        spec.labels[std::string(labels::project)] = project.name;
+        spec.labels[std::string(labels::network)] = key;
+        spec.labels[std::string(labels::version)] = std::string(labels::compose_version);
+        if (net.ipam.is_object() && net.ipam.contains("config") && net.ipam["config"].is_array() &&
+            !net.ipam["config"].empty()) {
+            const auto& c = net.ipam["config"][0];
+            if (c.contains("subnet") && c["subnet"].is_string()) {
+                spec.subnet = c["subnet"].get<std::string>();
+            }
+            if (c.contains("gateway") && c["gateway"].is_string()) {
+                spec.gateway = c["gateway"].get<std::string>();
+            }
+            if (c.contains("ip_range") && c["ip_range"].is_string()) {
+                spec.ip_range = c["ip_range"].get<std::string>();
+            }
+        }
+        report("Network", net.name, "Creating");
+        auto created = netns::create_network(paths, spec);
+        if (!created && created.error().code() != Errc::already_exists) {
+            return std::move(created).error().wrap(fmt::format("network {}", net.name));
+        }
+        report("Network", net.name, "Created");
+    }
+    return {};
+}
+
+Result<void> ensure_volumes(const Paths& paths, const Project& project, Reporter& report) {
+    auto store = volumes::VolumeStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    for (const auto& [key, vol] : project.volumes) {
+        std::string name = vol.name.empty() ? fmt::format("{}_{}", project.name, key) : vol.name;
+        if (store->get(name)) {
+            continue;
+        }
+        if (vol.external) {
+            return Error(Errc::not_found,
+                         fmt::format("external volume \"{}\" not found", name));
+        }
+        volumes::CreateOptions opts;
+        opts.name = name;
+        if (!vol.driver.empty()) {
+            opts.driver = vol.driver;
+        }
+        opts.options = vol.driver_opts;
+        opts.labels = vol.labels;
+        opts.labels[std::string(labels::project)] = project.name;
+        opts.labels[std::string(labels::volume)] = key;
+        opts.labels[std::string(labels::version)] = std::string(labels::compose_version);
+        report("Volume", name, "Creating");
+        auto created = store->create(opts);
+        if (!created) {
+            return std::move(created).error().wrap(fmt::format("volume {}", name));
+        }
+        report("Volume", name, "Created");
+    }
+    return {};
+}
+
+/// Stops then removes a container (and its anonymous volumes when asked).
+Result<void> stop_and_remove(ec::ContainerStore& store, const ec::ContainerRecord& rec,
+                             int timeout, bool volumes, Reporter& report) {
+    auto st = store.state(rec.id);
+    if (st && is_running(*st)) {
+        report("Container", rec.name, "Stopping");
+        if (auto r = ec::stop_container(store, rec, timeout); !r) {
+            return std::move(r).error().wrap(fmt::format("stop {}", rec.name));
+        }
+        report("Container", rec.name, "Stopped");
+    }
+    report("Container", rec.name, "Removing");
+    if (auto r = ec::remove_container(store, rec, true, volumes); !r) {
+        return std::move(r).error().wrap(fmt::format("remove {}", rec.name));
+    }
+    report("Container", rec.name, "Removed");
+    return {};
+}
+
+/// Shared state of one `up` run across the service workers.
+struct UpRun {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<std::string, int> done;  ///< service -> 1 ok, -1 failed
+    std::map<std::string, std::vector<ec::ContainerRecord>> records;
+    std::map<std::string, std::string> first_ids;  ///< service -> id of replica 1
+};
+
+}  // namespace
+
+std::filesystem::path project_lock_path(const Paths& paths, std::string_view name) {
+    return paths.locks() / "projects" / fmt::format("{}.lock", name);
+}
+
+Result<std::vector<ProjectContainer>> project_containers(const Paths& paths,
+                                                         std::string_view project, bool oneoff) {
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto all = store->list();
+    if (!all) {
+        return std::move(all).error();
+    }
+    std::vector<ProjectContainer> out;
+    for (auto& rec : *all) {
+        const auto& l = rec.config.labels;
+        auto it = l.find(std::string(labels::project));
+        if (it == l.end() || (!project.empty() && it->second != project)) {
+            continue;
+        }
+        auto of = l.find(std::string(labels::oneoff));
+        if (!oneoff && of != l.end() && of->second == "True") {
+            continue;
+        }
+        auto st = store->state(rec.id);
+        out.push_back(to_project_container(std::move(rec), st ? *st : ec::ContainerState{}));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        const auto& pa = a.record.config.labels.at(std::string(labels::project));
+        const auto& pb = b.record.config.labels.at(std::string(labels::project));
+        return pa != pb ? pa < pb : a.record.name < b.record.name;
+    });
+    return out;
+}
+
+Result<ec::ContainerConfig> container_config(
+    const Project& project, const Service& service, int number,
+    const std::map<std::string, std::string>& service_container_ids) {
+    ec::ContainerConfig c;
+    if (service.image.empty()) {
+        return Error(Errc::unsupported,
+                     fmt::format("service \"{}\" has no image (build is not supported by up yet)",
+                                 service.name));
+    }
+    c.image = service.image;
+    c.entrypoint = service.entrypoint;
+    if (service.command) {
+        c.cmd = *service.command;
+    }
+    for (const auto& [k, v] : service.environment) {
+        if (v) {
+            c.env.push_back(fmt::format("{}={}", k, *v));
+        }
+    }
+    c.working_dir = service.working_dir;
+    c.user = service.user;
+    c.hostname = service.hostname;
+    c.domainname = service.domainname;
+    c.labels = service.labels;
+    std::vector<std::string> files;
+    for (const auto& f : project.config_files) {
+        files.push_back(f.string());
+    }
+    std::vector<std::string> deps;
+    for (const auto& [name, d] : service.depends_on) {
+        deps.push_back(fmt::format("{}:{}:{}", name, condition_name(d.condition),
+                                   d.restart ? "true" : "false"));
+    }
+    c.labels[std::string(labels::project)] = project.name;
+    c.labels[std::string(labels::service)] = service.name;
+    c.labels[std::string(labels::container_number)] = std::to_string(number);
+    c.labels[std::string(labels::config_hash)] = config_hash(service);
+    c.labels[std::string(labels::oneoff)] = "False";
+    c.labels[std::string(labels::working_dir)] = project.working_dir.string();
+    c.labels[std::string(labels::config_files)] = join(files, ",");
+    c.labels[std::string(labels::depends_on)] = join(deps, ",");
+    c.labels[std::string(labels::version)] = std::string(labels::compose_version);
+    c.labels[std::string(labels::image)] = service.image;
+    c.tty = service.tty;
+    c.open_stdin = service.stdin_open;
+    c.init = service.init.value_or(false);
+    c.read_only = service.read_only;
+    c.privileged = service.privileged;
+    c.cap_add = service.cap_add;
+    c.cap_drop = service.cap_drop;
+    c.memory = service.mem_limit.value_or(0);
+    c.memory_swap = service.memswap_limit.value_or(0);
+    c.nano_cpus = service.cpus ? static_cast<int64_t>(*service.cpus * 1e9) : 0;
+    c.cpu_shares = service.cpu_shares.value_or(0);
+    c.pids_limit = service.pids_limit.value_or(0);
+    c.shm_size = service.shm_size.value_or(0);
+    for (const auto& [name, u] : service.ulimits) {
+        ec::Ulimit ul;
+        ul.name = name;
+        ul.soft = u.single ? *u.single : u.soft;
+        ul.hard = u.single ? *u.single : u.hard;
+        c.ulimits.push_back(ul);
+    }
+    if (!service.restart.empty()) {
+        auto policy = ec::parse_restart_policy(service.restart);
+        if (!policy) {
+            return std::move(policy).error();
+        }
+        c.restart = *policy;
+    }
+    c.stop_signal = service.stop_signal;
+    if (service.stop_grace_period) {
+        c.stop_timeout = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::seconds>(*service.stop_grace_period).count());
+    }
+    const auto& mode = service.network_mode;
+    if (!mode.empty()) {
+        if (mode.rfind("service:", 0) == 0) {
+            auto it = service_container_ids.find(mode.substr(8));
+            if (it == service_container_ids.end()) {
+                return Error(Errc::failed_precondition,
+                             fmt::format("service {} is not running", mode.substr(8)));
+            }
+            c.network_mode = "container:" + it->second;
+        } else {
+            c.network_mode = mode;
+        }
+    } else {
+        auto nets = service_networks(project, service);
+        c.network_aliases.push_back(service.name);
+        for (size_t i = 0; i < nets.size(); ++i) {
+            if (i == 0) {
+                c.network_mode = nets[i].first;
+                c.ipv4_address = nets[i].second->ipv4_address;
+            } else {
+                c.networks.push_back(nets[i].first);
+            }
+            for (const auto& a : nets[i].second->aliases) {
+                if (std::find(c.network_aliases.begin(), c.network_aliases.end(), a) ==
+                    c.network_aliases.end()) {
+                    c.network_aliases.push_back(a);
+                }
+            }
+        }
+    }
+    for (const auto& p : service.ports) {
+        std::string spec;
+        if (!p.host_ip.empty()) {
+            spec = p.host_ip + ":" + p.published + ":";
+        } else if (!p.published.empty()) {
+            spec = p.published + ":";
+        }
+        spec += fmt::format("{}/{}", p.target, p.protocol.empty() ? "tcp" : p.protocol);
+        c.publish.push_back(std::move(spec));
+    }
+    c.dns = service.dns;
+    c.dns_search = service.dns_search;
+    c.dns_options = service.dns_opt;
+    for (const auto& h : service.extra_hosts) {
+        auto eq = h.find('=');
+        c.extra_hosts.push_back(eq == std::string::npos ? h
+                                                        : h.substr(0, eq) + ":" + h.substr(eq + 1));
+    }
+    if (service.healthcheck) {
+        const auto& h = *service.healthcheck;
+        ec::HealthConfig hc;
+        if (h.disable) {
+            hc.test = {"NONE"};
+        } else {
+            hc.test = h.test;
+            hc.interval_ns = h.interval ? h.interval->count() : 0;
+            hc.timeout_ns = h.timeout ? h.timeout->count() : 0;
+            hc.start_period_ns = h.start_period ? h.start_period->count() : 0;
+            hc.start_interval_ns = h.start_interval ? h.start_interval->count() : 0;
+            hc.retries = h.retries ? static_cast<int>(*h.retries) : 0;
+        }
+        if (!hc.test.empty()) {
+            c.healthcheck = hc;
+        }
+    }
+    c.sysctls = service.sysctls;
+    return c;
+}
+
+namespace {
+
+/// Waits until a dependency's containers satisfy `condition`.
+Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
+                            DependencyCondition condition,
+                            const std::vector<ec::ContainerRecord>& records) {
+    for (const auto& rec : records) {
+        if (condition == DependencyCondition::service_completed_successfully) {
+            auto code = ec::wait_container(store, rec);
+            if (!code) {
+                return std::move(code).error();
+            }
+            if (*code != 0) {
+                return Error(Errc::failed_precondition,
+                             fmt::format("service \"{}\" didn't complete successfully: exit {}",
+                                         dep, *code));
+            }
+        } else if (condition == DependencyCondition::service_healthy) {
+            for (;;) {
+                auto st = store.state(rec.id);
+                if (!st) {
+                    return std::move(st).error();
+                }
+                if (st->health_status == "healthy") {
+                    break;
+                }
+                if (st->health_status == "unhealthy") {
+                    return Error(Errc::failed_precondition,
+                                 fmt::format("dependency failed to start: container {} is "
+                                             "unhealthy",
+                                             rec.name));
+                }
+                if (!is_running(*st)) {
+                    return Error(Errc::failed_precondition,
+                                 fmt::format("dependency failed to start: container {} exited "
+                                             "({})",
+                                             rec.name, st->exit_code));
+                }
+                if (st->health_status.empty()) {
+                    return Error(Errc::failed_precondition,
+                                 fmt::format("container {} has no healthcheck configured",
+                                             rec.name));
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        }
+    }
+    return {};
+}
+
+/// Creates one container of `service` (mounts prepared first).
+Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project& project,
+                                       const Service& service, const ContainerAction& action,
+                                       const ec::ImageRef& image, const EngineHooks& hooks,
+                                       const std::map<std::string, std::string>& first_ids) {
+    auto config = container_config(project, service, action.number, first_ids);
+    if (!config) {
+        return std::move(config).error();
+    }
+    auto id = random_hex_id();
+    auto [mounts, tmpfs] = mount_flags(project, service);
+    if (auto r = hooks.prepare_mounts(id, mounts, tmpfs, image, *config); !r) {
+        return std::move(r).error();
+    }
+    auto rec = ec::create_container(store, *config, action.name, image, id);
+    if (!rec) {
+        hooks.release_mounts(id, *config);
+    }
+    return rec;
+}
+
+}  // namespace
+
+Result<void> up(const Paths& paths, const Project& project, const UpOptions& options,
+                const EngineHooks& hooks, const ProgressFn& progress, const WarnFn& warn) {
+    std::error_code ec_dir;
+    std::filesystem::create_directories(project_lock_path(paths, project.name).parent_path(),
+                                        ec_dir);
+    auto lock = fs::FileLock::acquire(project_lock_path(paths, project.name));
+    if (!lock) {
+        return std::move(lock).error();
+    }
+    Reporter report{progress, warn, {}};
+    auto graph = DependencyGraph::from(project);
+    auto order = graph.topological_order();
+    if (!order) {
+        return std::move(order).error();
+    }
+    std::set<std::string> selected;
+    for (const auto& s : options.services) {
+        if (project.services.count(s) == 0) {
+            return Error(Errc::not_found, fmt::format("no such service: {}", s));
+        }
+    }
+    if (options.services.empty()) {
+        for (const auto& [name, svc] : project.services) {
+            (void)svc;
+            selected.insert(name);
+        }
+    } else {
+        selected = graph.closure(options.services);
+    }
+    // Images first, one at a time (seeding the built-in image is not concurrent).
+    std::map<std::string, ec::ImageRef> images;
+    for (const auto& name : selected) {
+        const auto& svc = project.services.at(name);
+        if (svc.image.empty()) {
+            return Error(Errc::unsupported,
+                         fmt::format("service \"{}\" has no image (build is not supported yet)",
+                                     name));
+        }
+        auto image = hooks.resolve_image(svc.image);
+        if (!image) {
+            return std::move(image).error().wrap(fmt::format("service \"{}\"", name));
+        }
+        images[name] = std::move(*image);
+    }
+    if (auto r = ensure_networks(paths, project, report); !r) {
+        return r;
+    }
+    if (auto r = ensure_volumes(paths, project, report); !r) {
+        return r;
+    }
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto existing = project_containers(paths, project.name);
+    if (!existing) {
+        return std::move(existing).error();
+    }
+    std::vector<ObservedContainer> observed;
+    UpRun run;
+    for (const auto& pc : *existing) {
+        ObservedContainer o;
+        o.id = pc.record.id;
+        o.name = pc.record.name;
+        o.service = pc.service;
+        o.number = pc.number;
+        auto it = pc.record.config.labels.find(std::string(labels::config_hash));
+        o.config_hash = it != pc.record.config.labels.end() ? it->second : std::string();
+        o.running = is_running(pc.state);
+        bool running = o.running;
+        observed.push_back(std::move(o));
+        if (pc.number == 1 && running) {
+            run.first_ids[pc.service] = pc.record.id;
+        }
+        if (selected.count(pc.service) == 0) {
+            run.records[pc.service].push_back(pc.record);
+        }
+    }
+    PlanOptions popts;
+    popts.force_recreate = options.force_recreate;
+    popts.no_recreate = options.no_recreate;
+    popts.services = selected;
+    auto plan = plan_up(project.name, desired_services(project), observed, popts);
+    if (!plan.orphans.empty()) {
+        if (options.remove_orphans) {
+            for (const auto& o : plan.orphans) {
+                auto rec = store->get(o.id);
+                if (rec) {
+                    if (auto r = stop_and_remove(*store, *rec, options.timeout, false, report);
+                        !r) {
+                        return r;
+                    }
+                }
+            }
+        } else {
+            std::vector<std::string> names;
+            for (const auto& o : plan.orphans) {
+                names.push_back(o.name);
+            }
+            report.warning(fmt::format(
+                "Found orphan containers ([{}]) for this project. If you removed or renamed this "
+                "service in your compose file, you can run this command with the "
+                "--remove-orphans flag to clean it up.",
+                join(names, " ")));
+        }
+    }
+    std::counting_semaphore<64> slots(std::clamp(options.parallel_limit, 1, 64));
+    std::map<std::string, Error> failures;
+    auto work = [&](const std::string& name) -> Result<void> {
+        const auto& svc = project.services.at(name);
+        // Dependencies first, with their conditions.
+        for (const auto& dep : graph.dependencies(name)) {
+            if (selected.count(dep) == 0) {
+                continue;
+            }
+            std::vector<ec::ContainerRecord> dep_records;
+            {
+                std::unique_lock lk(run.mu);
+                run.cv.wait(lk, [&] { return run.done.count(dep) != 0; });
+                if (run.done[dep] < 0) {
+                    return Error(Errc::failed_precondition,
+                                 fmt::format("dependency failed to start: service {}", dep));
+                }
+                dep_records = run.records[dep];
+            }
+            auto cond = DependencyCondition::service_started;
+            if (auto it = svc.depends_on.find(dep); it != svc.depends_on.end()) {
+                cond = it->second.condition;
+            }
+            if (options.no_start) {
+                continue;
+            }
+            if (auto r = wait_condition(*store, dep, cond, dep_records); !r) {
+                return r;
+            }
+        }
+        std::map<std::string, std::string> first_ids;
+        {
+            std::lock_guard lk(run.mu);
+            first_ids = run.first_ids;
+        }
+        auto actions = plan.services.find(name);
+        if (actions == plan.services.end()) {
+            return {};
+        }
+        for (const auto& a : actions->second) {
+            slots.acquire();
+            ScopeExit release([&] { slots.release(); });
+            std::optional<ec::ContainerRecord> rec;
+            bool start = !options.no_start;
+            switch (a.kind) {
+            case ActionKind::remove: {
+                auto old = store->get(a.existing_id);
+                if (old) {
+                    if (auto r = stop_and_remove(*store, *old, options.timeout, false, report);
+                        !r) {
+                        return r;
+                    }
+                }
+                continue;
+            }
+            case ActionKind::keep: {
+                auto old = store->get(a.existing_id);
+                if (!old) {
+                    return std::move(old).error();
+                }
+                rec = *old;
+                report("Container", a.name, "Running");
+                start = false;
+                break;
+            }
+            case ActionKind::start: {
+                auto old = store->get(a.existing_id);
+                if (!old) {
+                    return std::move(old).error();
+                }
+                rec = *old;
+                break;
+            }
+            case ActionKind::recreate: {
+                auto old = store->get(a.existing_id);
+                if (old) {
+                    report("Container", old->name, "Recreate");
+                    auto st = store->state(old->id);
+                    if (st && is_running(*st)) {
+                        if (auto r = ec::stop_container(*store, *old, options.timeout); !r) {
+                            return std::move(r).error().wrap(fmt::format("stop {}", old->name));
+                        }
+                    }
+                    if (auto r = ec::remove_container(*store, *old, true, false); !r) {
+                        return std::move(r).error().wrap(fmt::format("remove {}", old->name));
+                    }
+                }
+                auto created = create_one(*store, project, svc, a, images.at(name), hooks,
+                                          first_ids);
+                if (!created) {
+                    return std::move(created).error();
+                }
+                rec = *created;
+                report("Container", a.name, "Recreated");
+                break;
+            }
+            case ActionKind::create: {
+                report("Container", a.name, "Creating");
+                auto created = create_one(*store, project, svc, a, images.at(name), hooks,
+                                          first_ids);
+                if (!created) {
+                    return std::move(created).error();
+                }
+                rec = *created;
+                report("Container", a.name, "Created");
+                break;
+            }
+            }
+            if (start) {
+                report("Container", a.name, "Starting");
+                if (auto r = ec::start_container(*store, *rec); !r) {
+                    return std::move(r).error();
+                }
+                report("Container", a.name, "Started");
+            }
+            std::lock_guard lk(run.mu);
+            run.records[name].push_back(*rec);
+            if (a.number == 1) {
+                run.first_ids[name] = rec->id;
+            }
+        }
+        return {};
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(selected.size());
+    for (const auto& name : *order) {
+        if (selected.count(name) == 0) {
+            continue;
+        }
+        threads.emplace_back([&, name] {
+            auto r = work(name);
+            std::lock_guard lk(run.mu);
+            run.done[name] = r ? 1 : -1;
+            if (!r) {
+                failures.emplace(name, r.error());
+            }
+            run.cv.notify_all();
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    if (!failures.empty()) {
+        // The first real failure (not a dependency that failed), in service order.
+        for (const auto& [name, err] : failures) {
+            if (err.message().rfind("dependency failed to start: service", 0) != 0) {
+                return Error(err.code(), fmt::format("service \"{}\": {}", name, err.message()));
+            }
+        }
+        const auto& [name, err] = *failures.begin();
+        return Error(err.code(), fmt::format("service \"{}\": {}", name, err.message()));
+    }
+    return {};
+}
+
+Result<void> down(const Paths& paths, const Project& project, const DownOptions& options,
+                  const ProgressFn& progress, const WarnFn& warn) {
+    std::error_code ec_dir;
+    std::filesystem::create_directories(project_lock_path(paths, project.name).parent_path(),
+                                        ec_dir);
+    auto lock = fs::FileLock::acquire(project_lock_path(paths, project.name));
+    if (!lock) {
+        return std::move(lock).error();
+    }
+    Reporter report{progress, warn, {}};
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto containers = project_containers(paths, project.name, true);
+    if (!containers) {
+        return std::move(containers).error();
+    }
+    std::vector<ec::ContainerRecord> targets;
+    std::vector<std::string> orphans;
+    for (const auto& pc : *containers) {
+        bool known = project.services.count(pc.service) != 0 ||
+                     project.disabled_services.count(pc.service) != 0;
+        if (!known && !options.remove_orphans) {
+            orphans.push_back(pc.record.name);
+            continue;
+        }
+        targets.push_back(pc.record);
+    }
+    if (!orphans.empty()) {
+        report.warning(fmt::format(
+            "Found orphan containers ([{}]) for this project. If you removed or renamed this "
+            "service in your compose file, you can run this command with the --remove-orphans "
+            "flag to clean it up.",
+            join(orphans, " ")));
+    }
+    // All containers stop at once: one grace period, not one per container.
+    std::mutex mu;
+    std::vector<std::string> errors;
+    std::vector<std::thread> threads;
+    for (const auto& rec : targets) {
+        threads.emplace_back([&, rec] {
+            auto r = stop_and_remove(*store, rec, options.timeout, options.volumes, report);
+            if (!r) {
+                std::lock_guard lk(mu);
+                errors.push_back(r.error().message());
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    if (!errors.empty()) {
+        std::sort(errors.begin(), errors.end());
+        return Error(Errc::internal, join(errors, "; "));
+    }
+    if (!orphans.empty()) {
+        // Networks are still in use by the orphans.
+        return {};
+    }
+    auto nets = netns::read_networks(paths);
+    if (!nets) {
+        return std::move(nets).error();
+    }
+    std::vector<std::string> net_names;
+    for (const auto& n : *nets) {
+        auto it = n.labels.find(std::string(labels::project));
+        if (it != n.labels.end() && it->second == project.name) {
+            net_names.push_back(n.name);
+        }
+    }
+    std::sort(net_names.begin(), net_names.end());
+    for (const auto& name : net_names) {
+        report("Network", name, "Removing");
+        if (auto r = netns::remove_network(paths, name); !r) {
+            return std::move(r).error().wrap(fmt::format("network {}", name));
+        }
+        report("Network", name, "Removed");
+    }
+    if (options.volumes) {
+        auto vstore = volumes::VolumeStore::open(paths);
+        if (!vstore) {
+            return std::move(vstore).error();
+        }
+        auto vols = vstore->list();
+        if (!vols) {
+            return std::move(vols).error();
+        }
+        std::set<std::string> external;
+        for (const auto& [key, v] : project.volumes) {
+            (void)key;
+            if (v.external) {
+                external.insert(v.name);
+            }
+        }
+        for (const auto& v : *vols) {
+            auto it = v.labels.find(std::string(labels::project));
+            if (it == v.labels.end() || it->second != project.name || external.count(v.name)) {
+                continue;
+            }
+            report("Volume", v.name, "Removing");
+            if (auto r = vstore->remove(v.name, false, [](const std::string&) { return false; });
+                !r) {
+                return std::move(r).error().wrap(fmt::format("volume {}", v.name));
+            }
+            report("Volume", v.name, "Removed");
+        }
+    }
+    return {};
+}
+
+}  // namespace berth::compose

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "compose/planner.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace berth::compose {
+
+std::string container_name(std::string_view project, const DesiredService& service, int number) {
+    if (!service.container_name.empty()) {
+        return service.container_name;
+    }
+    return fmt::format("{}-{}-{}", project, service.name, number);
+}
+
+std::vector<DesiredService> desired_services(const Project& project) {
+    std::vector<DesiredService> out;
+    for (const auto& [name, svc] : project.services) {
+        DesiredService d;
+        d.name = name;
+        d.config_hash = config_hash(svc);
+        d.replicas = svc.scale ? static_cast<int>(std::max<std::int64_t>(*svc.scale, 0)) : 1;
+        d.container_name = svc.container_name;
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+Plan plan_up(std::string_view project, const std::vector<DesiredService>& desired,
+             const std::vector<ObservedContainer>& observed, const PlanOptions& options) {
+    Plan plan;
+    std::map<std::string, const DesiredService*> by_name;
+    for (const auto& d : desired) {
+        by_name[d.name] = &d;
+    }
+    std::map<std::string, std::vector<const ObservedContainer*>> existing;
+    for (const auto& o : observed) {
+        if (o.oneoff) {
+            continue;
+        }
+        if (by_name.count(o.service) == 0) {
+            plan.orphans.push_back(o);
+            continue;
+        }
+        existing[o.service].push_back(&o);
+    }
+    std::sort(plan.orphans.begin(), plan.orphans.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    for (const auto& d : desired) {
+        if (!options.services.empty() && options.services.count(d.name) == 0) {
+            continue;
+        }
+        auto& actions = plan.services[d.name];
+        auto& mine = existing[d.name];
+        std::sort(mine.begin(), mine.end(), [](const auto* a, const auto* b) {
+            return a->number != b->number ? a->number < b->number : a->name < b->name;
+        });
+        std::set<int> used;
+        std::vector<const ObservedContainer*> kept;
+        for (const auto* o : mine) {
+            // Duplicates of a number and replicas above the scale go away.
+            if (static_cast<int>(kept.size()) >= d.replicas || used.count(o->number) != 0) {
+                actions.push_back({ActionKind::remove, d.name, o->number, o->name, o->id});
+                continue;
+            }
+            used.insert(o->number);
+            kept.push_back(o);
+        }
+        for (const auto* o : kept) {
+            ContainerAction a{ActionKind::keep, d.name, o->number, o->name, o->id};
+            bool stale = o->config_hash != d.config_hash;
+            if (options.force_recreate || (stale && !options.no_recreate)) {
+                a.kind = ActionKind::recreate;
+                a.name = container_name(project, d, o->number);
+            } else if (!o->running) {
+                a.kind = ActionKind::start;
+            }
+            actions.push_back(std::move(a));
+        }
+        int next = 1;
+        for (int i = static_cast<int>(kept.size()); i < d.replicas; ++i) {
+            while (used.count(next) != 0) {
+                ++next;
+            }
+            used.insert(next);
+            actions.push_back({ActionKind::create, d.name, next, container_name(project, d, next), {}});
+        }
+        std::stable_sort(actions.begin(), actions.end(), [](const auto& a, const auto& b) {
+            bool ra = a.kind == ActionKind::remove;
+            bool rb = b.kind == ActionKind::remove;
+            return ra != rb ? ra : a.number < b.number;
+        });
+    }
+    return plan;
+}
+
+}  // namespace berth::compose

@@ -14,6 +14,7 @@ void add_image_commands(CLI::App& app, Context& ctx);  // cmd_image*.cpp: images
 void add_run_commands(CLI::App& app, Context& ctx);        // cmd_run.cpp: run, create, start
 void add_container_commands(CLI::App& app, Context& ctx);  // cmd_container.cpp (calls add_run_commands)
 void add_config_command(CLI::App& app, Context& ctx);      // cmd_config.cpp: config, compose config
+void add_compose_commands(CLI::App& app, Context& ctx);    // cmd_compose.cpp: up, down, compose *
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
 void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     add_image_commands(app, ctx);
     add_container_commands(app, ctx);
     add_config_command(app, ctx);
+    add_compose_commands(app, ctx);
     add_network_commands(app, ctx);
     add_network_resolver_command(app, ctx);
     add_version_command(app, ctx);

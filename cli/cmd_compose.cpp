@@ -7,6 +7,11 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <signal.h>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/container_support.hpp"
@@ -14,6 +19,7 @@
 #include "compose/labels.hpp"
 #include "compose/loader.hpp"
 #include "compose/orchestrator.hpp"
+#include "engine/containers/logfile.hpp"
 #include "netns/network.hpp"
 
 extern char** environ;
@@ -151,13 +157,103 @@ compose::EngineHooks engine_hooks(const Paths& paths) {
     return hooks;
 }
 
-int run_up(const Context& ctx, const UpFlags& f) {
-    if (!f.detach) {
-        std::fprintf(stderr,
-                     "berth: attached mode is not implemented yet: use `up -d` and "
-                     "`berth logs`\n");
-        return 1;
+std::atomic<int> interrupted{0};
+
+void on_interrupt(int) { interrupted.fetch_add(1); }
+
+/// Attached `up`: follows the logs of the project's containers with a
+/// "service-1  | " prefix until they all exit; SIGINT/SIGTERM stops them.
+int attach_logs(const Paths& paths, const compose::Project& project,
+                const std::set<std::string>& services, int timeout) {
+    auto list = compose::project_containers(paths, project.name);
+    if (!list) {
+        return fail(list.error());
     }
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return fail(store.error());
+    }
+    std::vector<compose::ProjectContainer> targets;
+    size_t width = 0;
+    std::string names;
+    auto short_name = [&](const ec::ContainerRecord& rec) {
+        std::string prefix = project.name + "-";
+        return rec.name.rfind(prefix, 0) == 0 ? rec.name.substr(prefix.size()) : rec.name;
+    };
+    for (auto& pc : *list) {
+        if (!services.empty() && services.count(pc.service) == 0) {
+            continue;
+        }
+        width = std::max(width, short_name(pc.record).size());
+        names += (names.empty() ? "" : ", ") + short_name(pc.record);
+        targets.push_back(std::move(pc));
+    }
+    std::printf("Attaching to %s\n", names.c_str());
+    std::fflush(stdout);
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    std::mutex out_mu;
+    std::atomic<bool> stop_following{false};
+    std::atomic<size_t> finished{0};
+    std::vector<std::thread> threads;
+    for (const auto& pc : targets) {
+        threads.emplace_back([&, rec = pc.record] {
+            auto prefix = fmt::format("{:<{}} | ", short_name(rec), width + 1);
+            ec::LogReadOptions opts;
+            opts.follow = true;
+            const auto* s = &*store;
+            opts.keep_following = [s, id = rec.id, &stop_following] {
+                if (stop_following.load()) {
+                    return false;
+                }
+                auto st = s->state(id);
+                return st && (st->status == ec::Status::running ||
+                              st->status == ec::Status::restarting ||
+                              st->status == ec::Status::paused);
+            };
+            auto r = ec::read_log(store->dir(rec.id) / (rec.id + "-json.log"), opts,
+                                  [&](const ec::LogRecord& lr) {
+                                      std::lock_guard lk(out_mu);
+                                      std::string text = lr.text;
+                                      if (text.empty() || text.back() != '\n') {
+                                          text += '\n';
+                                      }
+                                      std::fputs((prefix + text).c_str(), stdout);
+                                      std::fflush(stdout);
+                                      return true;
+                                  });
+            (void)r;
+            auto st = store->state(rec.id);
+            if (st && !stop_following.load()) {
+                std::lock_guard lk(out_mu);
+                std::printf("%s exited with code %d\n", short_name(rec).c_str(), st->exit_code);
+                std::fflush(stdout);
+            }
+            finished.fetch_add(1);
+        });
+    }
+    bool stopped = false;
+    while (finished.load() < threads.size()) {
+        if (interrupted.load() > 0 && !stopped) {
+            stopped = true;
+            std::fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
+            auto r = compose::stop(paths, project.name, services, timeout, print_progress);
+            stop_following.store(true);
+            if (!r) {
+                print_warning(r.error().message());
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    return stopped ? 130 : 0;
+}
+
+int run_up(const Context& ctx, const UpFlags& f) {
     auto project = load(f.project);
     if (!project) {
         return fail(project.error());
@@ -181,7 +277,10 @@ int run_up(const Context& ctx, const UpFlags& f) {
     if (!r) {
         return fail(r.error());
     }
-    return 0;
+    if (f.detach || f.no_start) {
+        return 0;
+    }
+    return attach_logs(paths, *project, opts.services, f.timeout);
 }
 
 int run_down(const Context& ctx, const DownFlags& f) {

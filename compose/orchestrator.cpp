@@ -817,6 +817,47 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
     return {};
 }
 
+Result<void> stop(const Paths& paths, std::string_view project,
+                  const std::set<std::string>& services, int timeout,
+                  const ProgressFn& progress) {
+    WarnFn no_warn;
+    Reporter report{progress, no_warn, {}};
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto containers = project_containers(paths, project);
+    if (!containers) {
+        return std::move(containers).error();
+    }
+    std::mutex mu;
+    std::vector<std::string> errors;
+    std::vector<std::thread> threads;
+    for (const auto& pc : *containers) {
+        if (!is_running(pc.state) || (!services.empty() && services.count(pc.service) == 0)) {
+            continue;
+        }
+        threads.emplace_back([&, rec = pc.record] {
+            report("Container", rec.name, "Stopping");
+            auto r = ec::stop_container(*store, rec, timeout);
+            if (!r) {
+                std::lock_guard lk(mu);
+                errors.push_back(r.error().message());
+                return;
+            }
+            report("Container", rec.name, "Stopped");
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    if (!errors.empty()) {
+        std::sort(errors.begin(), errors.end());
+        return Error(Errc::internal, join(errors, "; "));
+    }
+    return {};
+}
+
 Result<void> down(const Paths& paths, const Project& project, const DownOptions& options,
                   const ProgressFn& progress, const WarnFn& warn) {
     std::error_code ec_dir;

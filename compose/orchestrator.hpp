@@ -68,6 +68,11 @@ struct DownOptions {
                                 const DownOptions& options, const ProgressFn& progress,
                                 const WarnFn& warn);
 
+/// Stops the running containers of `project` (or only those of `services`), all at once.
+[[nodiscard]] Result<void> stop(const Paths& paths, std::string_view project,
+                                const std::set<std::string>& services, int timeout,
+                                const ProgressFn& progress);
+
 /// A container of a project with its state.
 struct ProjectContainer {
     engine::containers::ContainerRecord record;

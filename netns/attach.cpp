@@ -480,11 +480,13 @@ Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& re
         }
         out.push_back(std::move(*ep));
     }
-    if (auto r = apply_rules(*store); !r) {
-        undo_all();
-        auto again = apply_rules(*store);
-        (void)again;
-        return std::move(r).error();
+    if (!req.ports.empty()) {
+        if (auto r = apply_rules(*store); !r) {
+            undo_all();
+            auto again = apply_rules(*store);
+            (void)again;
+            return std::move(r).error();
+        }
     }
     start_resolver_if_needed(*store);
     return out;
@@ -505,13 +507,14 @@ Result<void> detach(const Paths& paths, const std::string& container_id) {
     }
     bool changed = false;
     for (const auto& n : *all) {
-        if (n.endpoints.count(container_id) == 0) {
+        auto it = n.endpoints.find(container_id);
+        if (it == n.endpoints.end()) {
             continue;
         }
+        changed = changed || !it->second.ports.empty();
         if (auto r = detach_one(*store, *nl, n.id, container_id); !r) {
             return std::move(r).error().wrap(fmt::format("detach container {}", container_id));
         }
-        changed = true;
     }
     if (changed) {
         return apply_rules(*store);
@@ -557,11 +560,8 @@ Result<Endpoint> connect(const Paths& paths, const ContainerRef& container,
     if (!ep) {
         return std::move(ep).error().wrap(fmt::format("connect container {}", container.name));
     }
-    if (auto r = apply_rules(*store); !r) {
-        auto d = detach_one(*store, *nl, ep->network_id, c.id);
-        (void)d;
-        return std::move(r).error();
-    }
+    // The ruleset depends on endpoints only through published ports, and
+    // connect publishes none: no nftables transaction needed.
     start_resolver_if_needed(*store);
     return ep;
 }
@@ -584,10 +584,11 @@ Result<void> disconnect(const Paths& paths, std::string_view network,
         return Error(Errc::not_found, fmt::format("container {} is not connected to network {}",
                                                   container_id, n->name));
     }
+    const bool had_ports = !n->endpoints.at(container_id).ports.empty();
     if (auto r = detach_one(*store, *nl, n->id, container_id); !r) {
         return r;
     }
-    return apply_rules(*store);
+    return had_ports ? apply_rules(*store) : Result<void>{};
 }
 
 Result<std::vector<PortBinding>> container_ports(const Paths& paths,

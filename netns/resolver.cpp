@@ -17,6 +17,7 @@
 #include <boost/asio.hpp>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <sstream>
 
@@ -224,7 +225,7 @@ private:
             bool changed = ::stat(paths_.networks().c_str(), &st) == 0 &&
                            (st.st_mtim.tv_sec != mtime_.tv_sec ||
                             st.st_mtim.tv_nsec != mtime_.tv_nsec);
-            if (changed || ticks_ % 20 == 0 || listeners_.size() < wanted_) {
+            if (changed || ticks_ % 20 == 0 || listeners_.size() < wanted_ || idle_since_) {
                 mtime_ = st.st_mtim;
                 reload();
             }
@@ -249,9 +250,17 @@ private:
         }
         wanted_ = want.size();
         if (want.empty()) {
-            maybe_exit();
+            // Linger a little: a container restarting (or a benchmark loop)
+            // would otherwise pay for a new resolver process every time.
+            if (!idle_since_) {
+                idle_since_ = std::chrono::steady_clock::now();
+            }
+            if (std::chrono::steady_clock::now() - *idle_since_ >= std::chrono::seconds(2)) {
+                maybe_exit();
+            }
             return;
         }
+        idle_since_.reset();
         for (auto it = listeners_.begin(); it != listeners_.end();) {
             auto w = want.find(it->first);
             if (w == want.end() || w->second->id != it->second->network_id) {
@@ -433,6 +442,7 @@ private:
     std::vector<Network> networks_;
     std::map<std::string, std::shared_ptr<Listener>> listeners_;
     size_t wanted_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> idle_since_;
     uint64_t ticks_ = 0;
     timespec mtime_{};
     bool stopped_ = false;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <functional>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -122,21 +123,28 @@ Result<std::vector<Node>> parse_port(const Node& item, const std::string& path) 
     if (has_pub && !parse_range(published, plo, phi)) {
         return bad();
     }
+    // Each container port becomes one entry: a bound keeps a typo such as
+    // "1-65535:80-65535" from producing tens of thousands of mappings.
+    constexpr std::uint32_t max_range = 16384;
+    if (thi - tlo >= max_range) {
+        return spec_error(item, path,
+                          fmt::format("invalid port \"{}\": range of more than {} ports", spec,
+                                      max_range));
+    }
     std::vector<Node> out;
     if (tlo == thi) {
         out.push_back(port_node(item, tlo, published, host_ip, protocol));
         return out;
     }
+    // A container port range needs a host range of the same size (or none).
     if (has_pub && phi - plo != thi - tlo) {
-        if (plo == phi) {
-            return spec_error(item, path,
-                              fmt::format("invalid port \"{}\": ranges differ in size", spec));
-        }
+        return spec_error(item, path,
+                          fmt::format("invalid port \"{}\": ranges differ in size", spec));
     }
     for (std::uint32_t p = tlo; p <= thi; ++p) {
         std::string pub;
         if (has_pub) {
-            pub = phi - plo == thi - tlo ? std::to_string(plo + (p - tlo)) : published;
+            pub = std::to_string(plo + (p - tlo));
         }
         out.push_back(port_node(item, p, pub, host_ip, protocol));
     }
@@ -741,15 +749,39 @@ void merge_into(Node& base, const Node& over, std::string_view path) {
         return;
     }
     bool service = is_service_path(path);
+    // Large mappings (services of a big project) get an index instead of scans.
+    std::unordered_map<std::string, std::size_t> index;
+    bool indexed = over.entries.size() > 16 && base.entries.size() > 16;
+    auto rebuild = [&]() {
+        index.clear();
+        for (std::size_t i = 0; i < base.entries.size(); ++i) {
+            index.emplace(base.entries[i].key, i);
+        }
+    };
+    if (indexed) {
+        rebuild();
+    }
     for (const auto& e : over.entries) {
         if (e.value.tag == NodeTag::reset) {
             base.erase(e.key);
+            if (indexed) {
+                rebuild();
+            }
             continue;
         }
-        Node* b = base.get(e.key);
+        Node* b = nullptr;
+        if (indexed) {
+            auto it = index.find(e.key);
+            b = it == index.end() ? nullptr : &base.entries[it->second].value;
+        } else {
+            b = base.get(e.key);
+        }
         if (!b) {
-            Node& added = base.set(e.key, e.value, e.key_mark);
-            strip_merge_tags(added);
+            base.entries.push_back(Entry{e.key, e.key_mark, e.value});
+            strip_merge_tags(base.entries.back().value);
+            if (indexed) {
+                index.emplace(e.key, base.entries.size() - 1);
+            }
             continue;
         }
         const Node& o = e.value;

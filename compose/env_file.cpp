@@ -134,8 +134,8 @@ Result<EnvList> parse_env_file(std::string_view text, const std::string& file,
             ++i;
         }
         if (key.empty()) {
-            return fail(line, fmt::format("unexpected character '{}' in variable name",
-                                          text[i] == '\n' ? ' ' : text[i]));
+            char c = i < n && text[i] != '\n' ? text[i] : ' ';
+            return fail(line, fmt::format("unexpected character '{}' in variable name", c));
         }
         if (i >= n || text[i] == '\n' || text[i] == '#') {
             // A bare KEY: inherit from the environment.

@@ -139,10 +139,16 @@ public:
     }
 
     /// Parses, interpolates, validates and canonicalises one file (cached).
-    Result<Node> load_file(const fs::path& path) {
+    Result<Node> load_file(const fs::path& path, bool cache = false) {
         std::string key = path.string();
         if (auto it = cache_.find(key); it != cache_.end()) {
             return it->second;
+        }
+        std::error_code ec;
+        auto size = fs::file_size(path, ec);
+        if (!ec && size > YamlLimits{}.max_bytes) {
+            return invalid(fmt::format("{}: file is larger than {} bytes", display(path),
+                                       YamlLimits{}.max_bytes));
         }
         auto text = berth::fs::read_file(path);
         if (!text) {
@@ -172,7 +178,7 @@ public:
             }
         }
         if (!any) {
-            return invalid(fmt::format("{}: empty compose file", name));
+            return invalid(fmt::format("{}:1:1: empty compose file", name));
         }
         if (root.get("version")) {
             warnings.push_back(fmt::format(
@@ -207,7 +213,9 @@ public:
                 }
             }
         }
-        cache_.emplace(key, root);
+        if (cache) {
+            cache_.emplace(key, root);
+        }
         return root;
     }
 
@@ -241,7 +249,7 @@ public:
         Result<Node> base = Node{};
         if (base_file && base_file->is_scalar()) {
             fs::path target = detail::absolute_clean(file.parent_path(), base_file->value, home_);
-            auto other = load_file(target);
+            auto other = load_file(target, true);
             if (!other) {
                 stack.pop_back();
                 return Error(other.error().code(),
@@ -275,13 +283,14 @@ public:
         if (!any) {
             return {};
         }
-        Node snapshot = root;
+        // Services are replaced one by one; a replaced one has no `extends` left
+        // and gives the same result when another service extends it.
         for (auto& e : services->entries) {
             if (!e.value.get("extends")) {
                 continue;
             }
             std::vector<std::string> stack;
-            auto r = extended_service(file, snapshot, e.key, stack, nullptr);
+            auto r = extended_service(file, root, e.key, stack, nullptr);
             if (!r) {
                 return std::move(r).error();
             }
@@ -330,6 +339,11 @@ public:
                 continue;
             }
             for (const auto& p : paths) {
+                if (!fs::is_regular_file(p)) {
+                    return Error(Errc::invalid_argument,
+                                 fmt::format("{}: include: open compose file {}: no such file",
+                                             item.mark.str(), display(p)));
+                }
                 if (std::find(chain.begin(), chain.end(), p.string()) != chain.end()) {
                     return invalid(fmt::format("{}: include cycle: {} includes {}",
                                                item.mark.str(), display(file), display(p)));
@@ -529,6 +543,28 @@ Result<void> check_service_values(const Node& svc, const std::string& path) {
         }
     }
     return {};
+}
+
+/// The services a service names in `service:X`, volumes_from and links.
+std::set<std::string> implicit_dependencies_of(const Node& svc) {
+    std::set<std::string> out;
+    for (const char* k : {"network_mode", "ipc", "pid", "uts", "cgroup"}) {
+        std::string v = scalar_text(svc.get(k));
+        if (v.rfind("service:", 0) == 0) {
+            out.insert(v.substr(8));
+        }
+    }
+    for (const char* k : {"volumes_from", "links"}) {
+        if (const Node* list = svc.get(k)) {
+            for (const auto& item : list->items) {
+                if (item.value.rfind("container:", 0) == 0) {
+                    continue;
+                }
+                out.insert(item.value.substr(0, item.value.find(':')));
+            }
+        }
+    }
+    return out;
 }
 
 /// Reads the env_file entries of a service into its environment.
@@ -760,10 +796,14 @@ Result<Project> load_project(const LoadOptions& options) {
         return invalid("project name must not be empty");
     }
     if (explicit_name && normalize_project_name(name) != name) {
+        std::string where;
+        if (const Node* n = root.get("name"); n && n->value == name) {
+            where = n->mark.str() + ": name: ";
+        }
         return invalid(fmt::format(
-            "invalid project name \"{}\": must consist only of lowercase alphanumeric characters, "
+            "{}invalid project name \"{}\": must consist only of lowercase alphanumeric characters, "
             "hyphens, and underscores as well as start with a letter or number",
-            name));
+            where, name));
     }
     root.set("name", Node::make_string(name));
 
@@ -880,11 +920,7 @@ Result<Project> load_project(const LoadOptions& options) {
                     }
                 }
             }
-            auto json_svc = to_json(svc);
-            if (!json_svc) {
-                return std::move(json_svc).error();
-            }
-            for (const auto& dep : implicit_dependencies(*json_svc)) {
+            for (const auto& dep : implicit_dependencies_of(svc)) {
                 if (!services->get(dep)) {
                     return invalid(fmt::format("{}: {}: service \"{}\" refers to undefined service "
                                                "\"{}\"",
@@ -994,10 +1030,14 @@ Result<Project> load_project(const LoadOptions& options) {
         return std::move(typed).error();
     }
     if (options.consistency) {
-        auto order = DependencyGraph::from(*typed).topological_order();
-        if (!order) {
-            return Error(Errc::invalid_argument,
-                         fmt::format("{}: {}", files.front().string(), order.error().message()));
+        auto graph = DependencyGraph::from(*typed);
+        if (auto cycle = graph.find_cycle()) {
+            const Entry* first = services->entry(cycle->front());
+            std::string where = first ? first->key_mark.str() : files.front().string();
+            auto order = graph.topological_order();
+            return invalid(fmt::format("{}: services.{}: {}", where, cycle->front(),
+                                       order ? std::string("dependency cycle")
+                                             : order.error().message()));
         }
     }
     for (const auto& e : disabled.entries) {

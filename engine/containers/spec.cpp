@@ -269,15 +269,19 @@ Result<json> build_spec(const ContainerRecord& record, const SpecInputs& in) {
     spec["root"] = json{{"path", "rootfs"}, {"readonly", c.read_only}};
 
     json& linux = spec["linux"];
-    if (!in.external_runtime) {
-        std::string lower;
-        for (const auto& l : in.lowerdirs) {
-            lower += (lower.empty() ? "" : ":") + l;
-        }
-        spec["annotations"]["org.berth.rootfs.lowerdir"] = lower;
-        spec["annotations"]["org.berth.rootfs.upperdir"] = (in.container_dir / "upper").native();
-        spec["annotations"]["org.berth.rootfs.workdir"] = (in.container_dir / "work").native();
+    // The built-in runtime mounts this overlay inside the container's mount
+    // namespace; for an external runtime the supervisor mounts it on the
+    // bundle's rootfs first, and the runtime ignores the annotations.
+    std::string lower;
+    for (const auto& l : in.lowerdirs) {
+        lower += (lower.empty() ? "" : ":") + l;
     }
+    const char* key = in.external_runtime ? "org.berth.external.lowerdir" : "org.berth.rootfs.lowerdir";
+    spec["annotations"][key] = lower;
+    spec["annotations"][in.external_runtime ? "org.berth.external.upperdir" : "org.berth.rootfs.upperdir"] =
+        (in.container_dir / "upper").native();
+    spec["annotations"][in.external_runtime ? "org.berth.external.workdir" : "org.berth.rootfs.workdir"] =
+        (in.container_dir / "work").native();
     spec["annotations"]["org.berth.container.id"] = record.id;
     spec["annotations"]["org.berth.container.name"] = record.name;
 

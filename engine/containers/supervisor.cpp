@@ -184,6 +184,9 @@ private:
     std::optional<int64_t> next_probe_;
     std::optional<Probe> probe_;
     void schedule_probe(bool first);
+    Result<runtime::Started> run_external(const runtime::Stdio& stdio);
+    void cleanup_external();
+    std::filesystem::path external_rootfs_;
     void start_probe();
     void finish_probe(bool timed_out);
 };
@@ -442,7 +445,9 @@ Result<void> Supervisor::start_container() {
             stdio.in = in_r.get();
         }
     }
-    auto started = runtime::run(store_->dir(id_) / "bundle", id_, stdio);
+    auto started = record_.config.runtime.empty()
+                       ? runtime::run(store_->dir(id_) / "bundle", id_, stdio)
+                       : run_external(stdio);
     if (!started) {
         out_r_.reset();
         err_r_.reset();
@@ -467,6 +472,83 @@ Result<void> Supervisor::start_container() {
     schedule_probe(true);
     save_state();
     return {};
+}
+
+Result<runtime::Started> Supervisor::run_external(const runtime::Stdio& stdio) {
+    // An OCI runtime such as runc or crun runs the same bundle: the overlay is
+    // mounted on the bundle's rootfs in the host's namespace first (and
+    // unmounted when the container exits), as containerd does for them.
+    auto bundle = store_->dir(id_) / "bundle";
+    const auto& ann = config_.value("annotations", json::object());
+    auto opts = fmt::format("lowerdir={},upperdir={},workdir={}", ann.value("org.berth.external.lowerdir", ""),
+                            ann.value("org.berth.external.upperdir", ""),
+                            ann.value("org.berth.external.workdir", ""));
+    auto rootfs = bundle / "rootfs";
+    ::umount2(rootfs.c_str(), MNT_DETACH);
+    if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("mount rootfs of {}", id_.substr(0, 12)));
+    }
+    external_rootfs_ = rootfs;
+    auto state_root = paths_.run_root / "external-runtime";
+    if (auto r = fs::make_dirs(state_root, 0700); !r) {
+        return std::move(r).error();
+    }
+    std::vector<std::string> args = {record_.config.runtime, "--root", state_root.native(), "run",
+                                     "--bundle", bundle.native(), id_};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int err = errno;
+        ::close(devnull);
+        return Error::from_errno(err, "fork runtime");
+    }
+    if (pid == 0) {
+        int in = stdio.pty_slave >= 0 ? stdio.pty_slave : (stdio.in >= 0 ? stdio.in : devnull);
+        int out = stdio.pty_slave >= 0 ? stdio.pty_slave : (stdio.out >= 0 ? stdio.out : devnull);
+        int err = stdio.pty_slave >= 0 ? stdio.pty_slave : (stdio.err >= 0 ? stdio.err : devnull);
+        ::dup2(in, 0);
+        ::dup2(out, 1);
+        ::dup2(err, 2);
+        ::execv(argv[0], argv.data());
+        _exit(127);
+    }
+    ::close(devnull);
+    runtime::Started started;
+    started.pid = pid;
+    started.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!started.pidfd) {
+        int err = errno;
+        return Error::from_errno(err, "watch runtime process");
+    }
+    return started;
+}
+
+void Supervisor::cleanup_external() {
+    if (external_rootfs_.empty()) {
+        return;
+    }
+    auto state_root = paths_.run_root / "external-runtime";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int devnull = ::open("/dev/null", O_RDWR);
+        ::dup2(devnull, 1);
+        ::dup2(devnull, 2);
+        ::execl(record_.config.runtime.c_str(), record_.config.runtime.c_str(), "--root",
+                state_root.c_str(), "delete", "--force", id_.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    if (pid > 0) {
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+    }
+    ::umount2(external_rootfs_.c_str(), MNT_DETACH);
+    external_rootfs_.clear();
 }
 
 void Supervisor::forward(int from, std::string_view stream, int to) {
@@ -665,6 +747,7 @@ void Supervisor::on_exit() {
     if (auto st = runtime::stats(config_); st) {
         state_.oom_killed = st->oom_killed;
     }
+    cleanup_external();
     if (auto d = runtime::destroy(config_); !d) {
         log::engine().warn("container {}: {}", id_.substr(0, 12), d.error().message());
     }

@@ -488,3 +488,25 @@ TEST_CASE("healthchecks run in the supervisor and report status and results",
     CHECK(root.berth({"rm", "-f", "hc", "nohc"}).exit_code == 0);
     guard.check();
 }
+
+TEST_CASE("the same bundle behaves the same under crun as under the built-in runtime",
+          "[engine][container][.root]") {
+    if (!std::filesystem::exists("/usr/bin/crun")) {
+        FAIL("crun is not installed (scripts/install-deps.sh installs it)");
+    }
+    ScratchRoot root;
+    LeakGuard guard(root);
+    const std::string probe =
+        "echo pid=$$; id; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "
+        "/proc/self/status; cat /proc/self/mountinfo | wc -l; ls /dev | tr '\\n' ' '; echo; "
+        "cat /proc/kcore | wc -c; touch /sys/x 2>/dev/null || echo sys-ro";
+    auto builtin = root.berth({"run", "--rm", "--network", "none", "--hostname", "same", "busybox", "sh",
+                               "-c", probe});
+    auto crun = root.berth({"run", "--rm", "--network", "none", "--hostname", "same", "--runtime",
+                            "/usr/bin/crun", "busybox", "sh", "-c", probe});
+    INFO("built-in:\n" << builtin.out << builtin.err << "crun:\n" << crun.out << crun.err);
+    REQUIRE(builtin.exit_code == 0);
+    REQUIRE(crun.exit_code == 0);
+    CHECK(builtin.out == crun.out);
+    guard.check();
+}

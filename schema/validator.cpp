@@ -260,8 +260,9 @@ struct Validator::Impl {
             // The fragment is URI-encoded ("%25" for '%').
             std::string frag;
             for (std::size_t i = 1; i < ref.size(); ++i) {
-                if (ref[i] == '%' && i + 2 < ref.size() + 0 && std::isxdigit(ref[i + 1]) &&
-                    std::isxdigit(ref[i + 2])) {
+                if (ref[i] == '%' && i + 2 < ref.size() &&
+                    std::isxdigit(static_cast<unsigned char>(ref[i + 1])) != 0 &&
+                    std::isxdigit(static_cast<unsigned char>(ref[i + 2])) != 0) {
                     frag += static_cast<char>(std::stoi(ref.substr(i + 1, 2), nullptr, 16));
                     i += 2;
                 } else {

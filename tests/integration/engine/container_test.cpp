@@ -514,3 +514,29 @@ TEST_CASE("the same bundle behaves the same under crun as under the built-in run
     CHECK(builtin.out == crun.out);
     guard.check();
 }
+
+TEST_CASE("data in a named volume outlives its containers and a used volume is never removed",
+          "[engine][container][volumes][.root]") {
+    ScratchRoot root;
+    LeakGuard guard(root);
+    REQUIRE(root.berth({"run", "--network", "none", "--name", "writer", "-v", "keep:/data", "busybox", "sh",
+                        "-c", "echo precious > /data/f"}).exit_code == 0);
+    auto in_use = root.berth({"volume", "rm", "keep"});
+    CHECK(in_use.exit_code != 0);
+    CHECK(in_use.err.find("in use") != std::string::npos);
+    auto prune = root.berth({"volume", "prune", "-a", "-f"});
+    CHECK(prune.exit_code == 0);
+    CHECK(root.berth({"rm", "writer"}).exit_code == 0);
+    auto reader = root.berth({"run", "--rm", "--network", "none", "-v", "keep:/data:ro", "busybox", "sh", "-c",
+                              "cat /data/f; touch /data/g 2>/dev/null || echo read-only"});
+    CHECK(reader.out == "precious\nread-only\n");
+    // An anonymous volume goes with `rm -v`; the named one stays.
+    REQUIRE(root.berth({"run", "--network", "none", "--name", "anon", "-v", "/scratch", "busybox", "true"}).exit_code == 0);
+    auto before = root.berth({"volume", "ls", "-q"});
+    CHECK(root.berth({"rm", "-v", "anon"}).exit_code == 0);
+    auto after = root.berth({"volume", "ls", "-q"});
+    CHECK(trim(after.out) == "keep");
+    CHECK(before.out.size() > after.out.size());
+    CHECK(root.berth({"volume", "rm", "keep"}).exit_code == 0);
+    guard.check();
+}

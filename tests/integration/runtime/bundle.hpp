@@ -67,6 +67,9 @@ inline stdfs::path probe_binary() {
         if (r.exit_code != 0) {
             return stdfs::path{};
         }
+        static std::string to_remove;
+        to_remove = out.native();
+        std::atexit([] { ::unlink(to_remove.c_str()); });
         return out;
     }();
     return bin;

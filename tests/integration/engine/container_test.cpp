@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -493,6 +494,14 @@ TEST_CASE("the same bundle behaves the same under crun as under the built-in run
           "[engine][container][.root]") {
     if (!std::filesystem::exists("/usr/bin/crun")) {
         FAIL("crun is not installed (scripts/install-deps.sh installs it)");
+    }
+    // crun refuses a hybrid cgroup layout while the cgroup2 hierarchy holds a
+    // controller (hugetlb on the test machine): a v1 hugetlb hierarchy moves it out.
+    std::ifstream ctrl("/sys/fs/cgroup/unified/cgroup.controllers");
+    std::string controllers((std::istreambuf_iterator<char>(ctrl)), std::istreambuf_iterator<char>());
+    if (controllers.find("hugetlb") != std::string::npos) {
+        std::filesystem::create_directories("/sys/fs/cgroup/hugetlb");
+        REQUIRE(::mount("cgroup", "/sys/fs/cgroup/hugetlb", "cgroup", 0, "hugetlb") == 0);
     }
     ScratchRoot root;
     LeakGuard guard(root);

@@ -51,7 +51,9 @@ Result<void> write_all(int fd, std::string_view data, const std::filesystem::pat
 
 }  // namespace
 
-Result<void> write_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+Result<void> write_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode,
+                          Durability durability) {
+    const bool durable = durability == Durability::durable;
     auto dir = path.parent_path();
     auto tmp = dir / fmt::format(".tmp-{}-{}", path.filename().native(), random_suffix());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -64,7 +66,7 @@ Result<void> write_atomic(const std::filesystem::path& path, std::string_view da
     if (auto r = write_all(fd, data, tmp); !r) {
         return r;
     }
-    if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+    if (::fchmod(fd, mode) != 0 || (durable && ::fsync(fd) != 0)) {
         int err = errno;
         return Error::from_errno(err, fmt::format("sync {}", tmp.native()));
     }
@@ -74,6 +76,9 @@ Result<void> write_atomic(const std::filesystem::path& path, std::string_view da
         return Error::from_errno(err, fmt::format("rename {} to {}", tmp.native(), path.native()));
     }
     undo.path.clear();
+    if (!durable) {
+        return {};
+    }
     int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);

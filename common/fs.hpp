@@ -12,11 +12,21 @@
 
 namespace berth::fs {
 
+/// How much a write must survive.
+enum class Durability {
+    /// fsync of the file and of its directory: survives a power loss.
+    durable,
+    /// Atomic against a killed process (rename), not against a power loss: for
+    /// files regenerated at every start or reconciled on read (state.json,
+    /// hosts, config.json), where an fsync on the start path costs milliseconds.
+    process_crash,
+};
+
 /// Writes `data` to `path` atomically: a temp file in the same directory,
 /// fsync, rename over `path`, fsync of the directory. Readers see the old or
 /// the new content, never a mix. Errc from the failing syscall.
 Result<void> write_atomic(const std::filesystem::path& path, std::string_view data,
-                          mode_t mode = 0644);
+                          mode_t mode = 0644, Durability durability = Durability::durable);
 
 /// Reads a whole file. Errc::not_found when it does not exist.
 Result<std::string> read_file(const std::filesystem::path& path);

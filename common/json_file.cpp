@@ -20,7 +20,7 @@ Result<nlohmann::json> read_json(const std::filesystem::path& path) {
 }
 
 Result<void> write_json(const std::filesystem::path& path, const nlohmann::json& value, int indent,
-                        mode_t mode) {
+                        mode_t mode, fs::Durability durability) {
     std::string text;
     try {
         text = value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -28,7 +28,7 @@ Result<void> write_json(const std::filesystem::path& path, const nlohmann::json&
         return Error(Errc::internal, fmt::format("serialise {}: {}", path.native(), e.what()));
     }
     text.push_back('\n');
-    return fs::write_atomic(path, text, mode);
+    return fs::write_atomic(path, text, mode, durability);
 }
 
 }  // namespace berth

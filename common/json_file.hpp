@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/fs.hpp"
 #include "common/result.hpp"
 
 namespace berth {
@@ -14,6 +15,7 @@ Result<nlohmann::json> read_json(const std::filesystem::path& path);
 
 /// Serialises `value` (pretty when `indent` >= 0) and writes it atomically.
 Result<void> write_json(const std::filesystem::path& path, const nlohmann::json& value,
-                        int indent = -1, mode_t mode = 0644);
+                        int indent = -1, mode_t mode = 0644,
+                        fs::Durability durability = fs::Durability::durable);
 
 }  // namespace berth

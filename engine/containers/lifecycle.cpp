@@ -164,7 +164,7 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
          {std::pair<const char*, std::string>{"hostname", hostname + "\n"},
           {"hosts", net->hosts},
           {"resolv.conf", net->resolv_conf}}) {
-        if (auto r = fs::write_atomic(dir / file, content, 0644); !r) {
+        if (auto r = fs::write_atomic(dir / file, content, 0644, fs::Durability::process_crash); !r) {
             return std::move(r).error();
         }
     }
@@ -192,7 +192,10 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
     if (!spec) {
         return std::move(spec).error().wrap(fmt::format("start container {}", record.name));
     }
-    if (auto r = write_json(dir / "bundle" / "config.json", *spec, 2); !r) {
+    // Regenerated at every start: no fsync on the start path.
+    if (auto r = write_json(dir / "bundle" / "config.json", *spec, 2, 0644,
+                            fs::Durability::process_crash);
+        !r) {
         return std::move(r).error();
     }
     auto reader = launch_supervisor(paths, record.id, attach);

@@ -280,7 +280,10 @@ Result<ContainerState> ContainerStore::state(const std::string& id) const {
 }
 
 Result<void> ContainerStore::write_state(const std::string& id, const ContainerState& state) const {
-    return write_json(paths_.container(id) / "state.json", state);
+    // The state is reconciled with the live processes on every read (F4), so a
+    // power loss may lose the last write; a killed process never tears it.
+    return write_json(paths_.container(id) / "state.json", state, -1, 0644,
+                      fs::Durability::process_crash);
 }
 
 Result<void> ContainerStore::remove(const ContainerRecord& record) const {

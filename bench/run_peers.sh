@@ -84,10 +84,10 @@ crun_run() { crun run --bundle "$work/crun" "bpeer-$RANDOM$RANDOM"; }
 # Warm-up, then the timed runs.
 time_cmd 3 "$berth" run --rm --network none busybox true >/dev/null
 time_cmd 3 docker_cli run --rm --network none busybox true >/dev/null
-time_cmd 3 podman_cli run --rm --network none busybox true >/dev/null
+time_cmd 3 podman_cli run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 busybox true >/dev/null
 b=$(time_cmd "$n" "$berth" run --rm --network none busybox true)
 d=$(time_cmd "$n" docker_cli run --rm --network none busybox true)
-p=$(time_cmd "$n" podman_cli run --rm --network none busybox true)
+p=$(time_cmd "$n" podman_cli run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 busybox true)
 c=$(time_cmd "$n" crun_run)
 t=$(time_cmd "$n" /bin/true)
 
@@ -99,7 +99,7 @@ berth_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$sup/status")
 docker_cli run -d --network none --name bench-mem busybox sleep 600 >/dev/null
 shim=$(pgrep -f "containerd-shim.*$(docker_cli inspect -f '{{.Id}}' bench-mem)" | head -1 || true)
 shim_pss=$([ -n "$shim" ] && pss_kib "$shim" || echo "?")
-podman_cli run -d --network none --name bench-mem busybox sleep 600 >/dev/null
+podman_cli run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --name bench-mem busybox sleep 600 >/dev/null
 conmon=$(podman_cli inspect -f '{{.State.ConmonPid}}' bench-mem)
 conmon_pss=$(pss_kib "$conmon")
 

@@ -284,7 +284,7 @@ TEST_CASE("exec joins the container's PID namespace and cgroup", "[engine][conta
     guard.check();
 }
 
-TEST_CASE("--init reaps zombies and forwards signals", "[engine][container][.root]") {
+TEST_CASE("flag --init reaps zombies and forwards signals", "[engine][container][.root]") {
     ScratchRoot root;
     LeakGuard guard(root);
     // The shell makes an orphan that exits at once; without an init reaping it, it

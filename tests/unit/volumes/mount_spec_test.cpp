@@ -14,7 +14,7 @@ std::string err_of(const Result<MountSpec>& r) {
 }
 }  // namespace
 
-TEST_CASE("-v parses binds, named and anonymous volumes", "[volumes]") {
+TEST_CASE("flag -v parses binds, named and anonymous volumes", "[volumes]") {
     auto bind = parse_volume_flag("/host/dir:/data:ro,rshared");
     REQUIRE(bind);
     CHECK(bind->type == MountType::bind);
@@ -42,7 +42,7 @@ TEST_CASE("-v parses binds, named and anonymous volumes", "[volumes]") {
     CHECK(z->consistency == "cached");
 }
 
-TEST_CASE("-v rejects what Docker rejects, with Docker's words", "[volumes]") {
+TEST_CASE("flag -v rejects what Docker rejects, with Docker's words", "[volumes]") {
     CHECK(err_of(parse_volume_flag("/foo:rw")) == "invalid volume specification: '/foo:rw'");
     CHECK(err_of(parse_volume_flag(":/x")) == "invalid volume specification: ':/x'");
     CHECK(err_of(parse_volume_flag("a:b:c:d")) == "invalid volume specification: 'a:b:c:d'");
@@ -76,7 +76,7 @@ TEST_CASE("compose short syntax resolves ./ against the project directory", "[vo
     CHECK(named->type == MountType::volume);
 }
 
-TEST_CASE("--mount parses every type and Docker's keys", "[volumes]") {
+TEST_CASE("flag --mount parses every type and Docker's keys", "[volumes]") {
     auto b = parse_mount_flag("type=bind,src=/h,dst=/c,readonly,bind-propagation=rslave");
     REQUIRE(b);
     CHECK(b->type == MountType::bind);
@@ -105,7 +105,7 @@ TEST_CASE("--mount parses every type and Docker's keys", "[volumes]") {
     CHECK(quoted->volume_options.at("o") == "size=1m,uid=5");
 }
 
-TEST_CASE("--mount errors", "[volumes]") {
+TEST_CASE("flag --mount errors", "[volumes]") {
     CHECK(err_of(parse_mount_flag("type=bind,source=/a")) == "target is required");
     CHECK(err_of(parse_mount_flag("type=bind,target=/a,foo=bar")) ==
           "unexpected key 'foo' in 'foo=bar'");
@@ -133,7 +133,7 @@ TEST_CASE("--mount errors", "[volumes]") {
           "invalid value for ro: maybe");
 }
 
-TEST_CASE("--tmpfs parses size, mode and other options", "[volumes]") {
+TEST_CASE("flag --tmpfs parses size, mode and other options", "[volumes]") {
     auto t = parse_tmpfs_flag("/run:rw,noexec,nosuid,size=65536k,mode=1770,uid=1000");
     REQUIRE(t);
     CHECK(t->type == MountType::tmpfs);

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "common/fs.hpp"
@@ -142,7 +143,8 @@ private:
     void handle_client(Client& c);
     void reply(Client& c, const json& j);
     void save_state();
-    void forward(int from, std::string_view stream, int to);
+    /// Reads once from `from` into the log and to `to`; false when nothing was read.
+    bool forward(int from, std::string_view stream, int to);
     [[noreturn]] void exit_now(int code);
 
     Paths paths_;
@@ -551,11 +553,11 @@ void Supervisor::cleanup_external() {
     external_rootfs_.clear();
 }
 
-void Supervisor::forward(int from, std::string_view stream, int to) {
+bool Supervisor::forward(int from, std::string_view stream, int to) {
     char buf[65536];
     ssize_t n = ::read(from, buf, sizeof buf);
     if (n <= 0) {
-        return;
+        return false;
     }
     std::string_view data(buf, static_cast<size_t>(n));
     log_->write(stream, data);
@@ -571,6 +573,7 @@ void Supervisor::forward(int from, std::string_view stream, int to) {
             data.remove_prefix(static_cast<size_t>(w));
         }
     }
+    return true;
 }
 
 void Supervisor::reply(Client& c, const json& j) {
@@ -685,49 +688,14 @@ void Supervisor::on_exit() {
     }
     next_probe_.reset();
     // Drain what the container wrote before it exited.
-    if (out_r_) {
-        ::fcntl(out_r_.get(), F_SETFL, O_NONBLOCK);
-        for (int i = 0; i < 1024; ++i) {
-            char buf[65536];
-            ssize_t n = ::read(out_r_.get(), buf, sizeof buf);
-            if (n <= 0) {
-                break;
-            }
-            log_->write("stdout", {buf, static_cast<size_t>(n)});
-            if (attach_.out >= 0) {
-                ssize_t w = ::write(attach_.out, buf, static_cast<size_t>(n));
-                (void)w;
-            }
+    for (auto [fd, stream, to] : {std::tuple{out_r_.get(), "stdout", attach_.out},
+                                  std::tuple{err_r_.get(), "stderr", attach_.err},
+                                  std::tuple{pty_master_.get(), "stdout", attach_.out}}) {
+        if (fd < 0) {
+            continue;
         }
-    }
-    if (err_r_) {
-        ::fcntl(err_r_.get(), F_SETFL, O_NONBLOCK);
-        for (int i = 0; i < 1024; ++i) {
-            char buf[65536];
-            ssize_t n = ::read(err_r_.get(), buf, sizeof buf);
-            if (n <= 0) {
-                break;
-            }
-            log_->write("stderr", {buf, static_cast<size_t>(n)});
-            if (attach_.err >= 0) {
-                ssize_t w = ::write(attach_.err, buf, static_cast<size_t>(n));
-                (void)w;
-            }
-        }
-    }
-    if (pty_master_) {
-        ::fcntl(pty_master_.get(), F_SETFL, O_NONBLOCK);
-        for (int i = 0; i < 1024; ++i) {
-            char buf[65536];
-            ssize_t n = ::read(pty_master_.get(), buf, sizeof buf);
-            if (n <= 0) {
-                break;
-            }
-            log_->write("stdout", {buf, static_cast<size_t>(n)});
-            if (attach_.out >= 0) {
-                ssize_t w = ::write(attach_.out, buf, static_cast<size_t>(n));
-                (void)w;
-            }
+        ::fcntl(fd, F_SETFL, O_NONBLOCK);
+        for (int i = 0; i < 1024 && forward(fd, stream, to); ++i) {
         }
     }
     log_->flush("stdout");

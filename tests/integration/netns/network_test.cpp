@@ -25,42 +25,13 @@
 #include "common/unique_fd.hpp"
 #include "netns/network.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/outer_netns.hpp"
 
 using namespace berth;
+using berth::testing::OuterNetns;
 using berth::testing::run_process;
 
 namespace {
-
-/// Moves this (single-threaded) test process into a fresh network namespace
-/// for the duration of a test, with loopback and a dummy "uplink" address
-/// 198.51.100.1/24 standing in for the host's own address; moves back after.
-class OuterNetns {
-public:
-    OuterNetns() {
-        orig_ = UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-        REQUIRE(orig_.valid());
-        REQUIRE(::unshare(CLONE_NEWNET) == 0);
-        REQUIRE(run_process({"/usr/sbin/ip", "link", "set", "lo", "up"}).exit_code == 0);
-        // A veth pair (the dummy driver may be missing) whose far end stays here.
-        REQUIRE(run_process({"/usr/sbin/ip", "link", "add", "uplink", "type", "veth", "peer", "name",
-                             "uplink1"})
-                    .exit_code == 0);
-        REQUIRE(run_process({"/usr/sbin/ip", "link", "set", "uplink1", "up"}).exit_code == 0);
-        REQUIRE(run_process({"/usr/sbin/ip", "addr", "add", "198.51.100.1/24", "dev", "uplink"})
-                    .exit_code == 0);
-        REQUIRE(run_process({"/usr/sbin/ip", "link", "set", "uplink", "up"}).exit_code == 0);
-    }
-    ~OuterNetns() {
-        if (orig_.valid()) {
-            ::setns(orig_.get(), CLONE_NEWNET);
-        }
-    }
-    OuterNetns(const OuterNetns&) = delete;
-    OuterNetns& operator=(const OuterNetns&) = delete;
-
-private:
-    UniqueFd orig_;
-};
 
 /// What must be gone after a test: links, addresses, routes and nftables
 /// rules of the outer namespace, plus the scratch census.

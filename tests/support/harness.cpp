@@ -168,7 +168,6 @@ ScratchRoot::~ScratchRoot() {
     // The per-root cgroup parent (/<prefix> in each hierarchy) is shared by the
     // root's containers and stays after them, as Docker's /docker does; a test
     // root removes its own once it is empty (rmdir fails while it is not).
-    std::error_code ec;
     for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
         ::rmdir((h.path() / prefix_).c_str());
     }

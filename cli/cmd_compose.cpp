@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/compose_project.hpp"
 #include "cli/container_support.hpp"
 #include "cli/output.hpp"
 #include "compose/labels.hpp"
@@ -30,15 +31,6 @@ namespace {
 
 namespace ec = engine::containers;
 namespace lb = compose::labels;
-
-/// The global compose options (-f, -p, --project-directory, --profile, --env-file).
-struct ProjectFlags {
-    std::vector<std::string> files;
-    std::string project_name;
-    std::string project_directory;
-    std::vector<std::string> profiles;
-    std::vector<std::string> env_files;
-};
 
 struct UpFlags {
     ProjectFlags project;
@@ -72,43 +64,8 @@ struct LsFlags {
     std::string format;
 };
 
-std::map<std::string, std::string> process_environment() {
-    std::map<std::string, std::string> env;
-    for (char** e = environ; e && *e; ++e) {
-        std::string_view kv(*e);
-        auto eq = kv.find('=');
-        if (eq != std::string_view::npos) {
-            env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-        }
-    }
-    return env;
-}
-
-void add_project_flags(CLI::App* cmd, ProjectFlags& f) {
-    cmd->add_option("-f,--file", f.files, "Compose configuration files");
-    cmd->add_option("-p,--project-name", f.project_name, "Project name");
-    cmd->add_option("--project-directory", f.project_directory,
-                    "Alternate working directory (default: the first file's directory)");
-    cmd->add_option("--profile", f.profiles, "Enable a profile");
-    cmd->add_option("--env-file", f.env_files, "Alternate environment files");
-}
-
 Result<compose::Project> load(const ProjectFlags& f) {
-    compose::LoadOptions lo;
-    for (const auto& file : f.files) {
-        lo.files.emplace_back(file);
-    }
-    if (!f.project_name.empty()) {
-        lo.project_name = f.project_name;
-    }
-    if (!f.project_directory.empty()) {
-        lo.project_directory = f.project_directory;
-    }
-    lo.profiles = f.profiles;
-    for (const auto& e : f.env_files) {
-        lo.env_files.emplace_back(e);
-    }
-    lo.environment = process_environment();
+    auto lo = load_options(f);
     return compose::load_project(lo);
 }
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/compose_project.hpp"
 #include "common/fs.hpp"
 #include "compose/graph.hpp"
 #include "compose/loader.hpp"
@@ -24,11 +25,7 @@ namespace berth::cli {
 namespace {
 
 struct ConfigOptions {
-    std::vector<std::string> files;
-    std::string project_name;
-    std::string project_directory;
-    std::vector<std::string> profiles;
-    std::vector<std::string> env_files;
+    ProjectFlags project;
     std::string format = "yaml";
     std::string output;
     std::string hash;
@@ -44,18 +41,6 @@ struct ConfigOptions {
     bool quiet = false;
     bool schema = false;
 };
-
-std::map<std::string, std::string> process_environment() {
-    std::map<std::string, std::string> env;
-    for (char** e = environ; e && *e; ++e) {
-        std::string kv(*e);
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) {
-            env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-        }
-    }
-    return env;
-}
 
 std::string render(const compose::Project& project, const ConfigOptions& o) {
     std::string out;
@@ -113,21 +98,7 @@ int run_config(const ConfigOptions& o) {
                     stdout);
         return 0;
     }
-    compose::LoadOptions lo;
-    for (const auto& f : o.files) {
-        lo.files.emplace_back(f);
-    }
-    if (!o.project_name.empty()) {
-        lo.project_name = o.project_name;
-    }
-    if (!o.project_directory.empty()) {
-        lo.project_directory = o.project_directory;
-    }
-    lo.profiles = o.profiles;
-    for (const auto& f : o.env_files) {
-        lo.env_files.emplace_back(f);
-    }
-    lo.environment = process_environment();
+    auto lo = load_options(o.project);
     lo.interpolate = !o.no_interpolate;
     lo.normalize = !o.no_normalize;
     lo.consistency = !o.no_consistency;
@@ -161,12 +132,7 @@ int run_config(const ConfigOptions& o) {
 }
 
 void define(CLI::App* cmd, const std::shared_ptr<ConfigOptions>& o, Context& ctx) {
-    cmd->add_option("-f,--file", o->files, "Compose configuration files");
-    cmd->add_option("-p,--project-name", o->project_name, "Project name");
-    cmd->add_option("--project-directory", o->project_directory,
-                    "Alternate working directory (default: the first file's folder)");
-    cmd->add_option("--profile", o->profiles, "Enable a profile");
-    cmd->add_option("--env-file", o->env_files, "Alternate environment files");
+    add_project_flags(cmd, o->project);
     cmd->add_option("--format", o->format, "Output format: yaml or json")
         ->check(CLI::IsMember({"yaml", "json"}));
     cmd->add_option("-o,--output", o->output, "Write the output to this file");

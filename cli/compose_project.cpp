@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/compose_project.hpp"
+
+#include <string_view>
+
+extern char** environ;
+
+namespace berth::cli {
+
+void add_project_flags(CLI::App* cmd, ProjectFlags& f) {
+    cmd->add_option("-f,--file", f.files, "Compose configuration files");
+    cmd->add_option("-p,--project-name", f.project_name, "Project name");
+    cmd->add_option("--project-directory", f.project_directory,
+                    "Alternate working directory (default: the first file's directory)");
+    cmd->add_option("--profile", f.profiles, "Enable a profile");
+    cmd->add_option("--env-file", f.env_files, "Alternate environment files");
+}
+
+compose::LoadOptions load_options(const ProjectFlags& f) {
+    compose::LoadOptions lo;
+    for (const auto& file : f.files) {
+        lo.files.emplace_back(file);
+    }
+    if (!f.project_name.empty()) {
+        lo.project_name = f.project_name;
+    }
+    if (!f.project_directory.empty()) {
+        lo.project_directory = f.project_directory;
+    }
+    lo.profiles = f.profiles;
+    for (const auto& e : f.env_files) {
+        lo.env_files.emplace_back(e);
+    }
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        std::string_view kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string_view::npos) {
+            lo.environment.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+        }
+    }
+    return lo;
+}
+
+}  // namespace berth::cli

@@ -461,6 +461,7 @@ void add_compose_commands(CLI::App& app, Context& ctx) {
     define_down(group->add_subcommand("down", "Stop and remove containers, networks"), ctx);
     define_ps(group->add_subcommand("ps", "List containers of a project"), ctx);
     define_ls(group->add_subcommand("ls", "List running compose projects"), ctx);
+    add_compose_ops(*group, ctx);
 }
 
 }  // namespace berth::cli

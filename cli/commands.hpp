@@ -15,6 +15,10 @@ void add_run_commands(CLI::App& app, Context& ctx);        // cmd_run.cpp: run, 
 void add_container_commands(CLI::App& app, Context& ctx);  // cmd_container.cpp (calls add_run_commands)
 void add_config_command(CLI::App& app, Context& ctx);      // cmd_config.cpp: config, compose config
 void add_compose_commands(CLI::App& app, Context& ctx);    // cmd_compose.cpp: up, down, compose *
+/// The compose subcommands other than up/down/ps/ls (cmd_compose_ops.cpp),
+/// added to the `compose` group; called by add_compose_commands.
+void add_compose_ops(CLI::App& group, Context& ctx);
+void add_build_command(CLI::App& app, Context& ctx);       // cmd_build.cpp: build, image build
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
 void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port

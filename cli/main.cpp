@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
 
     // Command groups, in `berth --help` order.
     add_image_commands(app, ctx);
+    add_build_command(app, ctx);
     add_container_commands(app, ctx);
     add_config_command(app, ctx);
     add_compose_commands(app, ctx);

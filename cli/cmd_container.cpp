@@ -413,11 +413,6 @@ void add_logs(CLI::App& app, Context& ctx) {
     });
 }
 
-std::string read_proc(pid_t pid, const char* what) {
-    std::ifstream in(fmt::format("/proc/{}/{}", pid, what), std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 void add_top(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("top", "Display the running processes of a container");
     auto ref = std::make_shared<std::string>();
@@ -439,55 +434,12 @@ void add_top(CLI::App& app, Context& ctx) {
                                          fmt::format("container {} is not running", rec->id)));
             return;
         }
-        auto config = ec::load_bundle_config(*store, rec->id);
-        if (!config) {
-            ctx.exit_code = report(config.error());
+        auto rows = top_rows(*store, *rec);
+        if (!rows) {
+            ctx.exit_code = report(rows.error());
             return;
         }
-        auto pids = engine::runtime::pids(*config);
-        if (!pids) {
-            ctx.exit_code = report(pids.error());
-            return;
-        }
-        // Read from the host's /proc only: never run a program (ps) or load
-        // anything from the container (RELIABILITY row 16).
-        std::vector<std::vector<std::string>> rows{{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}};
-        long ticks = ::sysconf(_SC_CLK_TCK);
-        for (pid_t pid : *pids) {
-            auto stat = read_proc(pid, "stat");
-            auto close = stat.rfind(')');
-            if (close == std::string::npos) {
-                continue;
-            }
-            std::istringstream rest(stat.substr(close + 2));
-            std::vector<std::string> f;
-            for (std::string w; rest >> w;) {
-                f.push_back(w);
-            }
-            if (f.size() < 20) {
-                continue;
-            }
-            auto status = read_proc(pid, "status");
-            std::string uid = "0";
-            auto pos = status.find("\nUid:");
-            if (pos != std::string::npos) {
-                std::istringstream u(status.substr(pos + 5));
-                u >> uid;
-            }
-            auto cmdline = read_proc(pid, "cmdline");
-            for (auto& ch : cmdline) {
-                if (ch == '\0') {
-                    ch = ' ';
-                }
-            }
-            while (!cmdline.empty() && cmdline.back() == ' ') {
-                cmdline.pop_back();
-            }
-            long cpu = (std::stol(f[11]) + std::stol(f[12])) / ticks;
-            rows.push_back({uid, std::to_string(pid), f[1], "0", "-", "?",
-                            fmt::format("{:02}:{:02}:{:02}", cpu / 3600, (cpu / 60) % 60, cpu % 60), cmdline});
-        }
-        print_table(rows);
+        print_table(*rows);
     });
 }
 
@@ -541,83 +493,7 @@ void add_exec(CLI::App& app, Context& ctx) {
         req.interactive = o->interactive;
         req.detach = o->detach;
         req.privileged = o->privileged;
-        if (!o->tty || o->detach) {
-            auto code = ec::exec_container(*store, *rec, req);
-            ctx.exit_code = code ? *code : report(code.error(), exit_code_for(code.error()));
-            return;
-        }
-        // With a tty: a pty whose master this process forwards.
-        int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        char name[128];
-        if (m < 0 || ::grantpt(m) != 0 || ::unlockpt(m) != 0 || ::ptsname_r(m, name, sizeof name) != 0) {
-            ctx.exit_code = report(Error::from_errno(errno, "allocate pty"));
-            return;
-        }
-        UniqueFd master(m);
-        UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-        struct winsize ws {};
-        if (::ioctl(0, TIOCGWINSZ, &ws) == 0) {
-            ::ioctl(master.get(), TIOCSWINSZ, &ws);
-        }
-        struct termios saved {};
-        bool raw = o->interactive && ::isatty(0) != 0 && ::tcgetattr(0, &saved) == 0;
-        if (raw) {
-            struct termios t = saved;
-            ::cfmakeraw(&t);
-            ::tcsetattr(0, TCSANOW, &t);
-        }
-        ScopeExit restore([&] {
-            if (raw) {
-                ::tcsetattr(0, TCSANOW, &saved);
-            }
-        });
-        req.pty_slave = slave.get();
-        auto started = ec::start_exec(*store, *rec, req);
-        slave.reset();
-        if (!started) {
-            ctx.exit_code = report(started.error(), exit_code_for(started.error()));
-            return;
-        }
-        bool in_open = o->interactive;
-        for (;;) {
-            pollfd fds[3] = {{master.get(), POLLIN, 0}, {started->pidfd.get(), POLLIN, 0}, {0, POLLIN, 0}};
-            int n = ::poll(fds, in_open ? 3 : 2, -1);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            char buf[65536];
-            if ((fds[0].revents & POLLIN) != 0) {
-                ssize_t r = ::read(master.get(), buf, sizeof buf);
-                if (r > 0) {
-                    ssize_t w = ::write(1, buf, static_cast<size_t>(r));
-                    (void)w;
-                }
-            }
-            if (in_open && (fds[2].revents & (POLLIN | POLLHUP)) != 0) {
-                ssize_t r = ::read(0, buf, sizeof buf);
-                if (r <= 0) {
-                    in_open = false;
-                } else {
-                    ssize_t w = ::write(master.get(), buf, static_cast<size_t>(r));
-                    (void)w;
-                }
-            }
-            if ((fds[1].revents & POLLIN) != 0) {
-                // Drain what is left on the pty, then report the exit.
-                ::fcntl(master.get(), F_SETFL, O_NONBLOCK);
-                for (;;) {
-                    ssize_t r = ::read(master.get(), buf, sizeof buf);
-                    if (r <= 0) {
-                        break;
-                    }
-                    ssize_t w = ::write(1, buf, static_cast<size_t>(r));
-                    (void)w;
-                }
-                auto code = ec::wait_exec(*started);
-                ctx.exit_code = code ? *code : report(code.error());
-                return;
-            }
-        }
+        ctx.exit_code = run_exec(*store, *rec, req);
     });
 }
 

@@ -1,18 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/container_support.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "cli/output.hpp"
 #include "cli/commands.hpp"
 #include "cli/volume_usage.hpp"
+#include "common/scope_exit.hpp"
+#include "common/unique_fd.hpp"
 #include "engine/containers/network.hpp"
 #include "engine/containers/spec.hpp"
 #include "engine/images/store.hpp"
+#include "engine/runtime/runtime.hpp"
 #include "volumes/mount_plan.hpp"
 #include "volumes/mount_spec.hpp"
 #include "volumes/volume_store.hpp"
@@ -349,6 +361,235 @@ json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& re
             {"GraphDriver", {{"Name", "overlay2"},
                              {"Data", {{"UpperDir", (dir / "upper").native()},
                                        {"WorkDir", (dir / "work").native()}}}}}};
+}
+
+namespace {
+
+std::string read_proc(pid_t pid, const char* what) {
+    std::ifstream in(fmt::format("/proc/{}/{}", pid, what), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<std::string>>> top_rows(const ec::ContainerStore& store,
+                                                       const ec::ContainerRecord& rec) {
+    auto config = ec::load_bundle_config(store, rec.id);
+    if (!config) {
+        return std::move(config).error();
+    }
+    auto pids = engine::runtime::pids(*config);
+    if (!pids) {
+        return std::move(pids).error();
+    }
+    // Read from the host's /proc only: never run a program (ps) or load
+    // anything from the container (RELIABILITY row 16).
+    std::vector<std::vector<std::string>> rows{{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}};
+    long ticks = ::sysconf(_SC_CLK_TCK);
+    for (pid_t pid : *pids) {
+        auto stat = read_proc(pid, "stat");
+        auto close = stat.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        std::istringstream rest(stat.substr(close + 2));
+        std::vector<std::string> f;
+        for (std::string w; rest >> w;) {
+            f.push_back(w);
+        }
+        if (f.size() < 20) {
+            continue;
+        }
+        auto status = read_proc(pid, "status");
+        std::string uid = "0";
+        auto pos = status.find("\nUid:");
+        if (pos != std::string::npos) {
+            std::istringstream u(status.substr(pos + 5));
+            u >> uid;
+        }
+        auto cmdline = read_proc(pid, "cmdline");
+        for (auto& ch : cmdline) {
+            if (ch == '\0') {
+                ch = ' ';
+            }
+        }
+        while (!cmdline.empty() && cmdline.back() == ' ') {
+            cmdline.pop_back();
+        }
+        long cpu = (std::stol(f[11]) + std::stol(f[12])) / ticks;
+        rows.push_back({uid, std::to_string(pid), f[1], "0", "-", "?",
+                        fmt::format("{:02}:{:02}:{:02}", cpu / 3600, (cpu / 60) % 60, cpu % 60), cmdline});
+    }
+    return rows;
+}
+
+int run_exec(ec::ContainerStore& store, const ec::ContainerRecord& rec, ec::ExecRequest req) {
+    if (!req.tty || req.detach) {
+        auto code = ec::exec_container(store, rec, req);
+        return code ? *code : report(code.error(), exit_code_for(code.error()));
+    }
+    // With a tty: a pty whose master this process forwards.
+    int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    char name[128];
+    if (m < 0 || ::grantpt(m) != 0 || ::unlockpt(m) != 0 || ::ptsname_r(m, name, sizeof name) != 0) {
+        return report(Error::from_errno(errno, "allocate pty"));
+    }
+    UniqueFd master(m);
+    UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    struct winsize ws {};
+    if (::ioctl(0, TIOCGWINSZ, &ws) == 0) {
+        ::ioctl(master.get(), TIOCSWINSZ, &ws);
+    }
+    struct termios saved {};
+    bool raw = req.interactive && ::isatty(0) != 0 && ::tcgetattr(0, &saved) == 0;
+    if (raw) {
+        struct termios t = saved;
+        ::cfmakeraw(&t);
+        ::tcsetattr(0, TCSANOW, &t);
+    }
+    ScopeExit restore([&] {
+        if (raw) {
+            ::tcsetattr(0, TCSANOW, &saved);
+        }
+    });
+    req.pty_slave = slave.get();
+    auto started = ec::start_exec(store, rec, req);
+    slave.reset();
+    if (!started) {
+        return report(started.error(), exit_code_for(started.error()));
+    }
+    bool in_open = req.interactive;
+    for (;;) {
+        pollfd fds[3] = {{master.get(), POLLIN, 0}, {started->pidfd.get(), POLLIN, 0}, {0, POLLIN, 0}};
+        int n = ::poll(fds, in_open ? 3 : 2, -1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        char buf[65536];
+        if ((fds[0].revents & POLLIN) != 0) {
+            ssize_t r = ::read(master.get(), buf, sizeof buf);
+            if (r > 0) {
+                ssize_t w = ::write(1, buf, static_cast<size_t>(r));
+                (void)w;
+            }
+        }
+        if (in_open && (fds[2].revents & (POLLIN | POLLHUP)) != 0) {
+            ssize_t r = ::read(0, buf, sizeof buf);
+            if (r <= 0) {
+                in_open = false;
+            } else {
+                ssize_t w = ::write(master.get(), buf, static_cast<size_t>(r));
+                (void)w;
+            }
+        }
+        if ((fds[1].revents & POLLIN) != 0) {
+            // Drain what is left on the pty, then report the exit.
+            ::fcntl(master.get(), F_SETFL, O_NONBLOCK);
+            for (;;) {
+                ssize_t r = ::read(master.get(), buf, sizeof buf);
+                if (r <= 0) {
+                    break;
+                }
+                ssize_t w = ::write(1, buf, static_cast<size_t>(r));
+                (void)w;
+            }
+            auto code = ec::wait_exec(*started);
+            return code ? *code : report(code.error());
+        }
+    }
+}
+
+namespace {
+
+std::atomic<int> pending_signal{0};
+std::atomic<bool> window_changed{false};
+
+void on_signal(int sig) { pending_signal.store(sig); }
+void on_winch(int) { window_changed.store(true); }
+
+void copy_window_size(int from, int to) {
+    struct winsize ws {};
+    if (::ioctl(from, TIOCGWINSZ, &ws) == 0) {
+        ::ioctl(to, TIOCSWINSZ, &ws);
+    }
+}
+
+}  // namespace
+
+/// Starts `rec` attached to this terminal and waits for its exit, forwarding
+/// signals (without a tty) and window size changes (with one). Returns the
+/// container's exit code.
+int run_attached(ec::ContainerStore& store, const ec::ContainerRecord& rec, bool stdin_open) {
+    ec::AttachFds attach;
+    attach.out = 1;
+    attach.err = 2;
+    attach.in = stdin_open ? 0 : -1;
+    UniqueFd master, slave;
+    struct termios saved {};
+    bool raw = false;
+    if (rec.config.tty) {
+        int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        char name[128];
+        if (m < 0 || ::grantpt(m) != 0 || ::unlockpt(m) != 0 || ::ptsname_r(m, name, sizeof name) != 0) {
+            return report(Error::from_errno(errno, "allocate pty"));
+        }
+        master.reset(m);
+        slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        attach.pty_master = master.get();
+        attach.pty_slave = slave.get();
+        attach.err = -1;
+        if (::isatty(0) != 0) {
+            copy_window_size(0, master.get());
+            if (stdin_open && ::tcgetattr(0, &saved) == 0) {
+                struct termios t = saved;
+                ::cfmakeraw(&t);
+                ::tcsetattr(0, TCSANOW, &t);
+                raw = true;
+            }
+        }
+    }
+    ScopeExit restore([&] {
+        if (raw) {
+            ::tcsetattr(0, TCSANOW, &saved);
+        }
+    });
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;  // no SA_RESTART: the wait below returns EINTR
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) {
+        ::sigaction(sig, &sa, nullptr);
+    }
+    struct sigaction wa {};
+    wa.sa_handler = on_winch;
+    ::sigaction(SIGWINCH, &wa, nullptr);
+
+    auto started = ec::start_container(store, rec, attach);
+    slave.reset();
+    if (!started) {
+        return report(started.error(), exit_code_for(started.error()));
+    }
+    pid_t pid = started->pid;
+    auto& status = started->status;
+    for (;;) {
+        auto ev = status.next();
+        if (ev) {
+            if (ev->value("event", "") == "exited") {
+                return ev->value("exit_code", 0);
+            }
+            continue;
+        }
+        if (ev.error().code() == Errc::unavailable && errno != EINTR) {
+            // The supervisor went away without reporting: read the recorded state.
+            auto st = store.state(rec.id);
+            return st ? st->exit_code : exit_engine_error;
+        }
+        int sig = pending_signal.exchange(0);
+        if (sig != 0 && !rec.config.tty) {
+            ::kill(pid, sig);  // Docker's sig-proxy: signals go to the container
+        }
+        if (window_changed.exchange(false) && master) {
+            copy_window_size(0, master.get());
+        }
+    }
 }
 
 }  // namespace berth::cli

@@ -55,4 +55,23 @@ nlohmann::json inspect_json(const engine::containers::ContainerStore& store,
                             const engine::containers::ContainerRecord& record,
                             const engine::containers::ContainerState& state);
 
+/// The `top` table of a running container (header row first), read from the
+/// host's /proc for the pids of its cgroup.
+Result<std::vector<std::vector<std::string>>> top_rows(
+    const engine::containers::ContainerStore& store,
+    const engine::containers::ContainerRecord& record);
+
+/// Runs `request` in `record` as `exec` does: with the caller's stdio, or with
+/// request.tty on a new pty this process forwards (stdin too when
+/// interactive). Reports errors; returns the exit code to end with.
+int run_exec(engine::containers::ContainerStore& store,
+             const engine::containers::ContainerRecord& record,
+             engine::containers::ExecRequest request);
+
+/// Starts `record` attached to this terminal and waits for its exit,
+/// forwarding signals (without a tty) and window size changes (with one).
+/// Reports errors; returns the container's exit code (or Docker's CLI code).
+int run_attached(engine::containers::ContainerStore& store,
+                 const engine::containers::ContainerRecord& record, bool stdin_open);
+
 }  // namespace berth::cli

@@ -135,6 +135,8 @@ struct KeyValue {
 /// Checks that every flag of `inst` is in `allowed` (names without dashes)
 /// and appears at most once unless listed in `repeatable`. Error:
 /// "unknown flag: --foo" / "duplicate flag: --foo" (no position; caller adds).
+/// The result maps each flag name to its values in order; a bare `--name`
+/// contributes "" (see Instruction::flags for has_value).
 [[nodiscard]] Result<std::map<std::string, std::vector<std::string>>>
 check_flags(const Instruction& inst, const std::vector<std::string_view>& allowed,
             const std::vector<std::string_view>& repeatable = {});
@@ -146,9 +148,12 @@ struct RunMount {
     std::string source;   ///< bind/cache: path inside `from` (or the context), cleaned,
                           ///< relative, never climbing out; "" = its root
     std::string from;     ///< bind/cache: stage name, stage index or image; "" = context
-    bool readwrite = false;  ///< bind: `rw` (writes are discarded after the step)
+    bool readwrite = false;  ///< bind: `rw` (writes are discarded after the step);
+                             ///< true by default for cache and tmpfs (`ro` clears it)
     std::string id;       ///< cache: a plain name ([A-Za-z0-9._-], no "..", not empty after
-                          ///< defaulting to target); never a path
+                          ///< defaulting to target); never a path. Without `id=`
+                          ///< it is derived from the target: each byte outside
+                          ///< [A-Za-z0-9-] as "_xx" ("/root/.cache" -> "_2froot_2f_2ecache")
     std::string sharing = "shared";  ///< cache: shared|private|locked
     std::optional<unsigned> mode, uid, gid;  ///< cache: ownership of a new cache dir
     uint64_t size = 0;    ///< tmpfs: bytes, 0 = default

@@ -486,6 +486,15 @@ private:
             return v.value_or("");
         }
         next();  // '{'
+        // Bounds the recursion of nested words (`${a:-${b:-...}}`): a
+        // hostile Dockerfile must fail, not exhaust the stack.
+        if (++depth_ > max_nesting) {
+            return invalid("syntax error: substitutions nested too deeply");
+        }
+        struct Leave {
+            int& d;
+            ~Leave() { --d; }
+        } leave{depth_};
         int first = peek();
         if (first == end_of_input) {
             return invalid("syntax error: missing '}'");
@@ -673,10 +682,13 @@ private:
         return out;
     }
 
+    static constexpr int max_nesting = 256;
+
     std::string_view in_;
     size_t pos_ = 0;
     const VarLookup& lookup_;
     LexOptions opt_;
+    int depth_ = 0;
 };
 
 const VarLookup& no_variables() {

@@ -317,28 +317,45 @@ bool component_matches(const std::string& pattern, std::string_view name) {
 
 /// Whether the pattern components match the path components, `**` spanning
 /// any number of components. A trailing `**` (after something) needs at least
-/// one component, as Docker's prefix match "dir/" does.
-bool match_parts(const std::vector<std::string>& pat, size_t i,
-                 const std::vector<std::string_view>& path, size_t j) {
-    while (i < pat.size()) {
+/// one component, as Docker's prefix match "dir/" does. Dynamic programming
+/// over (pattern part, path position), so that many `**` stay linear.
+bool match_parts(const std::vector<std::string>& pat, const std::vector<std::string_view>& path) {
+    if (pat.size() == 1 && pat[0] == "**") {
+        return true;
+    }
+    std::vector<bool> reach(path.size() + 1, false);
+    reach[0] = true;
+    for (size_t i = 0; i < pat.size(); ++i) {
+        std::vector<bool> next(path.size() + 1, false);
         if (pat[i] == "**") {
             if (i + 1 == pat.size()) {
-                return i == 0 || j < path.size();
+                for (size_t j = 0; j < path.size(); ++j) {
+                    if (reach[j]) {
+                        return true;
+                    }
+                }
+                return false;
             }
-            for (size_t k = j; k <= path.size(); ++k) {
-                if (match_parts(pat, i + 1, path, k)) {
-                    return true;
+            bool on = false;
+            for (size_t j = 0; j <= path.size(); ++j) {
+                on = on || reach[j];
+                next[j] = on;
+            }
+        } else {
+            bool any = false;
+            for (size_t j = 0; j < path.size(); ++j) {
+                if (reach[j] && component_matches(pat[i], path[j])) {
+                    next[j + 1] = true;
+                    any = true;
                 }
             }
-            return false;
+            if (!any) {
+                return false;
+            }
         }
-        if (j == path.size() || !component_matches(pat[i], path[j])) {
-            return false;
-        }
-        ++i;
-        ++j;
+        reach = std::move(next);
     }
-    return j == path.size();
+    return reach[path.size()];
 }
 
 std::vector<std::string_view> path_parts(std::string_view rel, std::string& storage) {
@@ -440,7 +457,7 @@ bool DockerIgnore::excluded(std::string_view rel) const {
         for (size_t len = parts.size(); len >= 1 && !match; --len) {
             std::vector<std::string_view> prefix(parts.begin(),
                                                  parts.begin() + static_cast<ptrdiff_t>(len));
-            match = match_parts(p.parts, 0, prefix, 0);
+            match = match_parts(p.parts, prefix);
         }
         if (match) {
             matched = !p.exception;

@@ -474,6 +474,18 @@ TEST_CASE("dockerfile: expansion syntax errors", "[engine][dockerfile]") {
     CHECK(expand_error("${}") == "syntax error: bad substitution");
     CHECK(expand_error("${:-x}") == "syntax error: bad substitution");
     CHECK(expand_error("${A!x}") == "unsupported modifier (!) in substitution");
+    std::string deep;
+    for (int i = 0; i < 300; ++i) {
+        deep += "${U:-";
+    }
+    deep += "x" + std::string(300, '}');
+    CHECK(expand_error(deep) == "syntax error: substitutions nested too deeply");
+    std::string ok_depth;
+    for (int i = 0; i < 100; ++i) {
+        ok_depth += "${U:-";
+    }
+    ok_depth += "x" + std::string(100, '}');
+    CHECK(expand(ok_depth) == "x");
     CHECK(expand_error("'abc") ==
           "unexpected end of statement while looking for matching single-quote");
     CHECK(expand_error("\"abc") ==

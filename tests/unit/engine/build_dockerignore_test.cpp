@@ -89,6 +89,13 @@ TEST_CASE("dockerignore: double star", "[engine][dockerignore]") {
     CHECK_FALSE(all.excluded("keep"));
     CHECK_FALSE(all.excluded("keep/inner"));
 
+    std::string many;
+    for (int i = 0; i < 200; ++i) {
+        many += "**/a/";
+    }
+    auto hostile = ignore(many + "b\n");  // must stay fast, not blow up combinatorially
+    CHECK_FALSE(hostile.excluded("a/a/a/a/a/a/a/a/a/a/a/a/a/a/c"));
+
     auto repeated = ignore("**/**/**/x\n");
     CHECK(repeated.excluded("x"));
     CHECK(repeated.excluded("a/b/x"));

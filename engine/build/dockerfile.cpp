@@ -19,10 +19,18 @@ constexpr int end_of_input = -1;
 bool is_space(int c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
-bool is_digit(int c) { return c >= '0' && c <= '9'; }
-bool is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-char to_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+bool is_digit(int c) {
+    return c >= '0' && c <= '9';
+}
+bool is_alpha(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+char to_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+char to_upper(char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -49,7 +57,9 @@ std::string_view trim_right(std::string_view s) {
     }
     return s.substr(0, n);
 }
-std::string_view trim(std::string_view s) { return trim_right(trim_left(s)); }
+std::string_view trim(std::string_view s) {
+    return trim_right(trim_left(s));
+}
 
 /// Splits at the first run of whitespace: {"RUN", "echo hi"}.
 std::pair<std::string_view, std::string_view> split_first_word(std::string_view s) {
@@ -75,7 +85,9 @@ std::vector<std::string_view> split_whitespace(std::string_view s) {
 Error located(const std::string& path, int line, std::string_view msg) {
     return Error(Errc::invalid_argument, fmt::format("{}:{}: {}", path, line, msg));
 }
-Error invalid(std::string msg) { return Error(Errc::invalid_argument, std::move(msg)); }
+Error invalid(std::string msg) {
+    return Error(Errc::invalid_argument, std::move(msg));
+}
 
 /// Length of the UTF-8 sequence at s[i]; 1 for a byte that starts none.
 size_t rune_len(std::string_view s, size_t i) {
@@ -132,8 +144,9 @@ struct GlobToken {
             case Kind::star:
                 return false;
             case Kind::klass: {
-                bool in = std::any_of(ranges.begin(), ranges.end(),
-                                      [r](const auto& lh) { return lh.first <= r && r <= lh.second; });
+                bool in = std::any_of(ranges.begin(), ranges.end(), [r](const auto& lh) {
+                    return lh.first <= r && r <= lh.second;
+                });
                 return in != negated;
             }
         }
@@ -195,7 +208,8 @@ Result<std::vector<GlobToken>> compile_glob(std::string_view pat) {
                 t.ranges.emplace_back(lo, hi);
             }
             if (!closed) {
-                return invalid(fmt::format("invalid pattern ({}) in substitution: unterminated [", pat));
+                return invalid(
+                    fmt::format("invalid pattern ({}) in substitution: unterminated [", pat));
             }
             i = j;
         } else {
@@ -255,7 +269,7 @@ struct LexOptions {
 /// Collects words as the lexer produces them: unquoted whitespace splits,
 /// quoted text never does.
 class WordCollector {
-public:
+   public:
     void add_char(char c) {
         if (is_space(static_cast<unsigned char>(c))) {
             if (in_word_ && !word_.empty()) {
@@ -289,22 +303,20 @@ public:
         return std::move(words_);
     }
 
-private:
+   private:
     std::vector<std::string> words_;
     std::string word_;
     bool in_word_ = false;
 };
 
 class ShellLexer {
-public:
+   public:
     ShellLexer(std::string_view in, const VarLookup& lookup, LexOptions opt)
         : in_(in), lookup_(lookup), opt_(opt) {}
 
-    Result<std::string> process(WordCollector* words) {
-        return stop_on({}, words, nullptr, false);
-    }
+    Result<std::string> process(WordCollector* words) { return stop_on({}, words, nullptr, false); }
 
-private:
+   private:
     int peek() const {
         return pos_ < in_.size() ? static_cast<unsigned char>(in_[pos_]) : end_of_input;
     }
@@ -371,8 +383,8 @@ private:
             result += static_cast<char>(ch);
         }
         if (!stops.empty()) {
-            return invalid(fmt::format(
-                "unexpected end of statement while looking for matching {}", stops.front()));
+            return invalid(fmt::format("unexpected end of statement while looking for matching {}",
+                                       stops.front()));
         }
         return result;
     }
@@ -627,13 +639,15 @@ private:
         // '%': the shortest (or longest) suffix that matches.
         if (greedy) {
             for (size_t k = 0; k <= value.size(); ++k) {
-                if (is_rune_boundary(value, k) && glob_matches_whole(*glob, std::string_view(value).substr(k))) {
+                if (is_rune_boundary(value, k) &&
+                    glob_matches_whole(*glob, std::string_view(value).substr(k))) {
                     return value.substr(0, k);
                 }
             }
         } else {
             for (size_t k = value.size() + 1; k-- > 0;) {
-                if (is_rune_boundary(value, k) && glob_matches_whole(*glob, std::string_view(value).substr(k))) {
+                if (is_rune_boundary(value, k) &&
+                    glob_matches_whole(*glob, std::string_view(value).substr(k))) {
                     return value.substr(0, k);
                 }
             }
@@ -862,15 +876,24 @@ struct KeywordEntry {
     Keyword keyword;
 };
 constexpr std::array<KeywordEntry, 18> keywords{{
-    {"from", Keyword::from},         {"run", Keyword::run},
-    {"cmd", Keyword::cmd},           {"label", Keyword::label},
-    {"maintainer", Keyword::maintainer}, {"expose", Keyword::expose},
-    {"env", Keyword::env},           {"add", Keyword::add},
-    {"copy", Keyword::copy},         {"entrypoint", Keyword::entrypoint},
-    {"volume", Keyword::volume},     {"user", Keyword::user},
-    {"workdir", Keyword::workdir},   {"arg", Keyword::arg},
-    {"onbuild", Keyword::onbuild},   {"stopsignal", Keyword::stopsignal},
-    {"healthcheck", Keyword::healthcheck}, {"shell", Keyword::shell},
+    {"from", Keyword::from},
+    {"run", Keyword::run},
+    {"cmd", Keyword::cmd},
+    {"label", Keyword::label},
+    {"maintainer", Keyword::maintainer},
+    {"expose", Keyword::expose},
+    {"env", Keyword::env},
+    {"add", Keyword::add},
+    {"copy", Keyword::copy},
+    {"entrypoint", Keyword::entrypoint},
+    {"volume", Keyword::volume},
+    {"user", Keyword::user},
+    {"workdir", Keyword::workdir},
+    {"arg", Keyword::arg},
+    {"onbuild", Keyword::onbuild},
+    {"stopsignal", Keyword::stopsignal},
+    {"healthcheck", Keyword::healthcheck},
+    {"shell", Keyword::shell},
 }};
 
 std::optional<Keyword> find_keyword(std::string_view word) {
@@ -903,7 +926,7 @@ bool allows_heredoc(Keyword k) {
 }
 
 struct JsonArray {
-    bool is_array = false;      ///< valid JSON, an array
+    bool is_array = false;  ///< valid JSON, an array
     bool all_strings = false;
     std::vector<std::string> items;
 };
@@ -1021,8 +1044,7 @@ Result<Instruction> make_instruction(std::string_view joined, int line, int end_
             return located(path, line, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
         }
         if (*kw == Keyword::from || *kw == Keyword::maintainer) {
-            return located(path, line,
-                           fmt::format("{} isn't allowed as an ONBUILD trigger", name));
+            return located(path, line, fmt::format("{} isn't allowed as an ONBUILD trigger", name));
         }
     }
 
@@ -1097,8 +1119,8 @@ std::optional<std::pair<std::string, std::string>> parse_directive(std::string_v
     if (s.empty() || !is_alpha(static_cast<unsigned char>(s[0]))) {
         return std::nullopt;
     }
-    while (i < s.size() &&
-           (is_alpha(static_cast<unsigned char>(s[i])) || is_digit(static_cast<unsigned char>(s[i])))) {
+    while (i < s.size() && (is_alpha(static_cast<unsigned char>(s[i])) ||
+                            is_digit(static_cast<unsigned char>(s[i])))) {
         ++i;
     }
     std::string key = lower(s.substr(0, i));
@@ -1190,24 +1212,42 @@ Result<Stage> make_stage(Instruction from, const std::string& path) {
 
 std::string_view keyword_name(Keyword k) {
     switch (k) {
-        case Keyword::from: return "FROM";
-        case Keyword::run: return "RUN";
-        case Keyword::cmd: return "CMD";
-        case Keyword::label: return "LABEL";
-        case Keyword::maintainer: return "MAINTAINER";
-        case Keyword::expose: return "EXPOSE";
-        case Keyword::env: return "ENV";
-        case Keyword::add: return "ADD";
-        case Keyword::copy: return "COPY";
-        case Keyword::entrypoint: return "ENTRYPOINT";
-        case Keyword::volume: return "VOLUME";
-        case Keyword::user: return "USER";
-        case Keyword::workdir: return "WORKDIR";
-        case Keyword::arg: return "ARG";
-        case Keyword::onbuild: return "ONBUILD";
-        case Keyword::stopsignal: return "STOPSIGNAL";
-        case Keyword::healthcheck: return "HEALTHCHECK";
-        case Keyword::shell: return "SHELL";
+        case Keyword::from:
+            return "FROM";
+        case Keyword::run:
+            return "RUN";
+        case Keyword::cmd:
+            return "CMD";
+        case Keyword::label:
+            return "LABEL";
+        case Keyword::maintainer:
+            return "MAINTAINER";
+        case Keyword::expose:
+            return "EXPOSE";
+        case Keyword::env:
+            return "ENV";
+        case Keyword::add:
+            return "ADD";
+        case Keyword::copy:
+            return "COPY";
+        case Keyword::entrypoint:
+            return "ENTRYPOINT";
+        case Keyword::volume:
+            return "VOLUME";
+        case Keyword::user:
+            return "USER";
+        case Keyword::workdir:
+            return "WORKDIR";
+        case Keyword::arg:
+            return "ARG";
+        case Keyword::onbuild:
+            return "ONBUILD";
+        case Keyword::stopsignal:
+            return "STOPSIGNAL";
+        case Keyword::healthcheck:
+            return "HEALTHCHECK";
+        case Keyword::shell:
+            return "SHELL";
     }
     return "UNKNOWN";
 }
@@ -1243,9 +1283,9 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, const std::string& pa
             auto d = parse_directive(first);
             if (d && (d->first == "escape" || d->first == "syntax" || d->first == "check")) {
                 if (!seen_directives.insert(d->first).second) {
-                    return located(path, line_no,
-                                   fmt::format("only one {} parser directive can be used",
-                                               d->first));
+                    return located(
+                        path, line_no,
+                        fmt::format("only one {} parser directive can be used", d->first));
                 }
                 if (d->first == "escape") {
                     if (d->second != "\\" && d->second != "`") {
@@ -1305,8 +1345,7 @@ Result<Dockerfile> parse_dockerfile(std::string_view text, const std::string& pa
                 doc.content += '\n';
             }
             if (!terminated) {
-                return located(path, line_no,
-                               fmt::format("unterminated heredoc {}", doc.name));
+                return located(path, line_no, fmt::format("unterminated heredoc {}", doc.name));
             }
         }
         inst->end_line = static_cast<int>(i) + 1;
@@ -1479,7 +1518,8 @@ Result<std::vector<std::string>> read_csv_record(std::string_view s) {
             }
         } else {
             size_t comma = s.find(',', i);
-            std::string_view raw = s.substr(i, comma == std::string_view::npos ? s.npos : comma - i);
+            std::string_view raw =
+                s.substr(i, comma == std::string_view::npos ? s.npos : comma - i);
             if (raw.find('"') != std::string_view::npos) {
                 return invalid("bare \" in non-quoted-field");
             }
@@ -1601,12 +1641,28 @@ std::optional<uint64_t> parse_mem_bytes(std::string_view v) {
     uint64_t mult = 1;
     if (i < v.size()) {
         switch (to_lower(v[i])) {
-            case 'k': mult = uint64_t{1} << 10; ++i; break;
-            case 'm': mult = uint64_t{1} << 20; ++i; break;
-            case 'g': mult = uint64_t{1} << 30; ++i; break;
-            case 't': mult = uint64_t{1} << 40; ++i; break;
-            case 'p': mult = uint64_t{1} << 50; ++i; break;
-            default: break;
+            case 'k':
+                mult = uint64_t{1} << 10;
+                ++i;
+                break;
+            case 'm':
+                mult = uint64_t{1} << 20;
+                ++i;
+                break;
+            case 'g':
+                mult = uint64_t{1} << 30;
+                ++i;
+                break;
+            case 't':
+                mult = uint64_t{1} << 40;
+                ++i;
+                break;
+            case 'p':
+                mult = uint64_t{1} << 50;
+                ++i;
+                break;
+            default:
+                break;
         }
     }
     if (i < v.size() && to_lower(v[i]) == 'i') {
@@ -1753,8 +1809,7 @@ Result<RunMount> parse_run_mount(std::string_view value) {
                 return fail(fmt::format("{} \"{}\" cannot be the root directory", f.key, f.value));
             }
             has_target = true;
-        } else if (f.key == "readonly" || f.key == "ro" || f.key == "readwrite" ||
-                   f.key == "rw") {
+        } else if (f.key == "readonly" || f.key == "ro" || f.key == "readwrite" || f.key == "rw") {
             auto b = parse_go_bool(f.value);
             if (!b) {
                 return fail(fmt::format("invalid value for {}: \"{}\"", f.key, f.value));

@@ -36,7 +36,10 @@ VarLookup vars(std::map<std::string, std::string> m) {
     };
 }
 
-const VarLookup env = vars({{"A", "alpha"}, {"B", "b b"}, {"EMPTY", ""}, {"PATH", "/usr/bin:/bin"},
+const VarLookup env = vars({{"A", "alpha"},
+                            {"B", "b b"},
+                            {"EMPTY", ""},
+                            {"PATH", "/usr/bin:/bin"},
                             {"FILE", "/home/tux/book.tar.bz2"}});
 
 std::string expand(std::string_view w, char escape = '\\') {
@@ -156,7 +159,8 @@ TEST_CASE("dockerfile: errors carry path and line", "[engine][dockerfile]") {
     CHECK(parse_error("FROM a\nENV\n") == "Dockerfile:2: ENV requires at least one argument");
     CHECK(parse_error("FROM a\nSHELL /bin/sh -c\n") ==
           "Dockerfile:2: SHELL requires the arguments to be in JSON form");
-    CHECK(parse_error("FROM a\nSHELL []\n") == "Dockerfile:2: SHELL requires at least one argument");
+    CHECK(parse_error("FROM a\nSHELL []\n") ==
+          "Dockerfile:2: SHELL requires at least one argument");
     CHECK(parse_error("FROM a\nCMD [\"a\", 1]\n") ==
           "Dockerfile:2: CMD: when using JSON array syntax, arrays must be comprised of "
           "strings only");
@@ -167,8 +171,7 @@ TEST_CASE("dockerfile: errors carry path and line", "[engine][dockerfile]") {
     CHECK(parse_error("FROM a is b\n") == "Dockerfile:1: FROM: the second argument should be AS");
     CHECK(parse_error("FROM a AS 1x\n").rfind("Dockerfile:1: invalid name for build stage", 0) ==
           0);
-    CHECK(parse_error("FROM a AS x\nFROM b AS X\n") ==
-          "Dockerfile:2: duplicate stage name \"x\"");
+    CHECK(parse_error("FROM a AS x\nFROM b AS X\n") == "Dockerfile:2: duplicate stage name \"x\"");
     CHECK(parse_error("FROM --foo=1 a\n") == "Dockerfile:1: FROM: unknown flag: --foo");
     CHECK(parse_error("FROM --platform a\n") == "Dockerfile:1: FROM: --platform requires a value");
     auto other = parse_dockerfile("FROM a\nBAD x\n", "dir/My.Dockerfile");
@@ -248,8 +251,9 @@ TEST_CASE("dockerfile: CRLF line ends and a byte order mark", "[engine][dockerfi
 }
 
 TEST_CASE("dockerfile: backtick escape leaves backslashes alone", "[engine][dockerfile]") {
-    auto df = parse_ok("# escape=`\nFROM mcr.microsoft.com/windows\nCOPY testfile.txt c:\\\n"
-                       "RUN dir c:\\\n");
+    auto df = parse_ok(
+        "# escape=`\nFROM mcr.microsoft.com/windows\nCOPY testfile.txt c:\\\n"
+        "RUN dir c:\\\n");
     const auto& b = df.stages[0].body;
     REQUIRE(b.size() == 2);
     CHECK(b[0].text == "testfile.txt c:\\");
@@ -281,8 +285,9 @@ TEST_CASE("dockerfile: flags", "[engine][dockerfile]") {
 }
 
 TEST_CASE("dockerfile: check_flags", "[engine][dockerfile]") {
-    auto df = parse_ok("FROM a\nCOPY --from=x --chown=1 --link a b\nRUN --mount=a --mount=b x\n"
-                       "COPY --from=x --from=y a b\nADD --foo a b\n");
+    auto df = parse_ok(
+        "FROM a\nCOPY --from=x --chown=1 --link a b\nRUN --mount=a --mount=b x\n"
+        "COPY --from=x --from=y a b\nADD --foo a b\n");
     const auto& b = df.stages[0].body;
     auto ok = check_flags(b[0], {"from", "chown", "chmod", "link"});
     REQUIRE(ok);
@@ -404,7 +409,8 @@ TEST_CASE("dockerfile: ONBUILD wraps one instruction", "[engine][dockerfile]") {
     CHECK(parse_error("FROM a\nONBUILD MAINTAINER me\n") ==
           "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger");
     CHECK(parse_error("FROM a\nONBUILD NOPE\n") == "Dockerfile:2: unknown instruction: NOPE");
-    CHECK(parse_error("FROM a\nONBUILD\n") == "Dockerfile:2: ONBUILD requires at least one argument");
+    CHECK(parse_error("FROM a\nONBUILD\n") ==
+          "Dockerfile:2: ONBUILD requires at least one argument");
 }
 
 // ---- variable substitution ----

@@ -173,6 +173,9 @@ int run_list(Context& ctx, const ListOptions& o) {
             return "<none>";
         };
         if (img.repo_tags.empty()) {
+            if (img.intermediate && !o.all) {
+                continue;  // a build step's image (Docker hides intermediate images too)
+            }
             rows.push_back({&img, "<none>", "<none>", digest_for({})});
             continue;
         }

@@ -19,6 +19,8 @@ void add_compose_commands(CLI::App& app, Context& ctx);    // cmd_compose.cpp: u
 /// added to the `compose` group; called by add_compose_commands.
 void add_compose_ops(CLI::App& group, Context& ctx);
 void add_build_command(CLI::App& app, Context& ctx);       // cmd_build.cpp: build, image build
+/// `compose build`, added to the `compose` group (cmd_build.cpp).
+void add_compose_build(CLI::App& group, Context& ctx);
 void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
 void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port

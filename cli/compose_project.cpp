@@ -7,9 +7,10 @@ extern char** environ;
 
 namespace berth::cli {
 
-void add_project_flags(CLI::App* cmd, ProjectFlags& f) {
-    cmd->add_option("-f,--file", f.files, "Compose configuration files");
-    cmd->add_option("-p,--project-name", f.project_name, "Project name");
+void add_project_flags(CLI::App* cmd, ProjectFlags& f, bool short_names) {
+    cmd->add_option(short_names ? "-f,--file" : "--file", f.files, "Compose configuration files");
+    cmd->add_option(short_names ? "-p,--project-name" : "--project-name", f.project_name,
+                    "Project name");
     cmd->add_option("--project-directory", f.project_directory,
                     "Alternate working directory (default: the first file's directory)");
     cmd->add_option("--profile", f.profiles, "Enable a profile");

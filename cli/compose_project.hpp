@@ -19,7 +19,9 @@ struct ProjectFlags {
 };
 
 /// Adds -f/--file, -p/--project-name, --project-directory, --profile, --env-file.
-void add_project_flags(CLI::App* cmd, ProjectFlags& flags);
+/// Commands whose own `-f` or `-p` mean something else (rm -f, logs -f,
+/// run -p) pass `short_names` false: then only --file and --project-name.
+void add_project_flags(CLI::App* cmd, ProjectFlags& flags, bool short_names = true);
 
 /// The loader options for `flags`, with this process's environment.
 compose::LoadOptions load_options(const ProjectFlags& flags);

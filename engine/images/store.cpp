@@ -439,6 +439,7 @@ Result<Image> ImageStore::load_image(const std::string& id, const json& entry) c
     img.architecture = pc->architecture;
     img.os = pc->os;
     img.size = entry.value("size", int64_t{0});
+    img.intermediate = entry.value("intermediate", false);
     for (const auto& chain : strings_of(entry, "layers")) {
         img.layers.push_back(snapshot_dir(paths_, chain) / "fs");
     }
@@ -646,7 +647,7 @@ Result<int64_t> ImageStore::ensure_snapshot(const std::string& chain, const std:
 
 Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
                                        const std::vector<std::string>& tags,
-                                       const std::string& repo_digest) {
+                                       const std::string& repo_digest, bool intermediate) {
     auto mtext = read_blob(manifest_digest);
     if (!mtext) {
         return std::move(mtext).error();
@@ -728,7 +729,13 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
         }
         json& images = (*table)["images"];
         const std::string& id = m->config.digest;
-        json entry = images.contains(id) ? images[id] : json::object();
+        bool existed = images.contains(id);
+        json entry = existed ? images[id] : json::object();
+        if (!intermediate) {
+            entry.erase("intermediate");
+        } else if (!existed) {
+            entry["intermediate"] = true;
+        }
         entry["manifest"] = manifest_digest;
         entry["layers"] = chains;
         entry["blobs"] = blobs;

@@ -71,6 +71,9 @@ struct Image {
     std::string created;                 ///< RFC 3339, from the config
     std::string architecture;
     std::string os;
+    /// A build step's result (engine/build): hidden from `images` without -a,
+    /// removed by `image prune` like a dangling image.
+    bool intermediate = false;
 };
 
 /// One line of `history`, newest first as Docker prints it.
@@ -177,9 +180,12 @@ public:
     /// layer's diff id), then records the image and points `tags` (any reference
     /// form; normalised) at it. `repo_digest` ("name@sha256:...") is recorded
     /// when not empty. Atomic as described above.
+    /// `intermediate` marks a build step's image (see Image::intermediate);
+    /// committing the same image again without it clears the mark.
     [[nodiscard]] Result<Image> commit_image(const std::string& manifest_digest,
                                              const std::vector<std::string>& tags,
-                                             const std::string& repo_digest = {});
+                                             const std::string& repo_digest = {},
+                                             bool intermediate = false);
 
     [[nodiscard]] const Paths& paths() const noexcept { return paths_; }
     [[nodiscard]] const StoreOptions& options() const noexcept { return options_; }

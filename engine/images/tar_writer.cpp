@@ -80,6 +80,12 @@ Result<void> TarWriter::header(const Entry& e) {
             archive_entry_set_symlink(entry.get(), e.link.c_str());
         }
         archive_entry_set_size(entry.get(), e.type == S_IFREG ? e.size : 0);
+        if (e.type == S_IFCHR || e.type == S_IFBLK) {
+            archive_entry_set_rdev(entry.get(), e.rdev);
+        }
+    }
+    for (const auto& [name, value] : e.xattrs) {
+        archive_entry_xattr_add_entry(entry.get(), name.c_str(), value.data(), value.size());
     }
     if (archive_write_header(impl_->a, entry.get()) != ARCHIVE_OK) {
         if (impl_->error) {

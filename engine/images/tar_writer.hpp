@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,7 +24,7 @@ public:
     /// Metadata of one entry; paths are relative, without a leading "/".
     struct Entry {
         std::string path;
-        mode_t type = 0;   ///< S_IFREG, S_IFDIR, S_IFLNK
+        mode_t type = 0;   ///< S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO
         mode_t mode = 0644;
         uid_t uid = 0;
         gid_t gid = 0;
@@ -31,6 +32,8 @@ public:
         std::string link;  ///< symlink target
         std::string hardlink;  ///< hardlink target path (then type is ignored)
         int64_t size = 0;  ///< for regular files
+        dev_t rdev = 0;    ///< for character and block devices
+        std::map<std::string, std::string> xattrs;  ///< stored as SCHILY.xattr records
     };
 
     [[nodiscard]] static Result<TarWriter> open(Sink sink);

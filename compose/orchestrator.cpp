@@ -17,6 +17,8 @@
 #include "compose/labels.hpp"
 #include "compose/planner.hpp"
 #include "netns/network.hpp"
+#include "volumes/mount_plan.hpp"
+#include "volumes/secrets.hpp"
 #include "volumes/volume_store.hpp"
 
 namespace berth::compose {
@@ -292,6 +294,25 @@ Result<void> stop_and_remove(ec::ContainerStore& store, const ec::ContainerRecor
     return {};
 }
 
+/// The services whose containers `service` shares a namespace with
+/// (`service:X` in network_mode, ipc, pid, uts, cgroup) or takes volumes from.
+std::set<std::string> shared_namespace_or_volumes(const Service& service) {
+    std::set<std::string> out;
+    for (const auto* mode : {&service.network_mode, &service.ipc, &service.pid, &service.uts,
+                             &service.cgroup}) {
+        if (mode->rfind("service:", 0) == 0) {
+            out.insert(mode->substr(8));
+        }
+    }
+    for (const auto& spec : service.volumes_from) {
+        if (spec.rfind("container:", 0) == 0) {
+            continue;
+        }
+        out.insert(spec.substr(0, spec.find(':')));
+    }
+    return out;
+}
+
 /// Shared state of one `up` run across the service workers.
 struct UpRun {
     std::mutex mu;
@@ -299,6 +320,10 @@ struct UpRun {
     std::map<std::string, int> done;  ///< service -> 1 ok, -1 failed
     std::map<std::string, std::vector<ec::ContainerRecord>> records;
     std::map<std::string, std::string> first_ids;  ///< service -> id of replica 1
+    /// service -> (number, id) of its lowest-numbered container, for volumes_from.
+    std::map<std::string, std::pair<int, std::string>> service_ids;
+    /// Services whose containers were recreated by this run.
+    std::set<std::string> recreated;
 };
 
 }  // namespace
@@ -375,7 +400,7 @@ Result<ec::ContainerConfig> container_config(
     c.labels[std::string(labels::project)] = project.name;
     c.labels[std::string(labels::service)] = service.name;
     c.labels[std::string(labels::container_number)] = std::to_string(number);
-    c.labels[std::string(labels::config_hash)] = config_hash(service);
+    c.labels[std::string(labels::config_hash)] = service_config_hash(project, service);
     c.labels[std::string(labels::oneoff)] = "False";
     c.labels[std::string(labels::working_dir)] = project.working_dir.string();
     c.labels[std::string(labels::config_files)] = join(files, ",");
@@ -485,6 +510,252 @@ Result<ec::ContainerConfig> container_config(
 
 namespace {
 
+/// The last healthcheck output of a container, trimmed, for error messages.
+std::string last_probe_output(const ec::ContainerState& st) {
+    if (st.health_log.empty()) {
+        return {};
+    }
+    std::string out = st.health_log.back().output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+        out.pop_back();
+    }
+    return out;
+}
+
+std::string unhealthy_message(const std::string& container, const ec::ContainerState& st) {
+    auto out = last_probe_output(st);
+    return out.empty() ? fmt::format("container {} is unhealthy", container)
+                       : fmt::format("container {} is unhealthy: last probe output: {}",
+                                     container, out);
+}
+
+Result<std::uint32_t> parse_id(const std::string& text, std::string_view what,
+                               const std::string& ctx) {
+    if (text.empty()) {
+        return 0u;
+    }
+    std::uint32_t v = 0;
+    for (char ch : text) {
+        if (ch < '0' || ch > '9' || v > 100'000'000u) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("{}: {} \"{}\" is not a number", ctx, what, text));
+        }
+        v = v * 10 + static_cast<std::uint32_t>(ch - '0');
+    }
+    return v;
+}
+
+/// True when `path` is `dir` or below it (container paths, already clean).
+bool path_under(const std::string& path, const std::string& dir) {
+    if (dir == "/") {
+        return true;
+    }
+    return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                           path[dir.size()] == '/');
+}
+
+/// Writes the service's secrets and configs into the container's directory
+/// and appends their read-only bind mounts to `config.mounts`. A target below
+/// a bind or volume mount of the container is checked inside that mount's
+/// source, where another container may have planted a symlink (RELIABILITY row
+/// 19a): such a target is refused. The runtime resolves every mount target
+/// inside the container's root, so a link planted later still cannot reach
+/// the host.
+Result<void> add_secret_mounts(const ec::ContainerStore& store, const Project& project,
+                               const Service& service, const std::string& id,
+                               ec::ContainerConfig& config) {
+    if (service.secrets.empty() && service.configs.empty()) {
+        return {};
+    }
+    volumes::EnvLookup env = [&project](const std::string& key) -> std::optional<std::string> {
+        auto it = project.environment.find(key);
+        if (it == project.environment.end()) {
+            return std::nullopt;
+        }
+        return it->second;
+    };
+    std::vector<volumes::SecretRequest> requests;
+    auto collect = [&](volumes::SecretKind kind, const std::map<std::string, FileObject>& defs,
+                       const std::vector<FileReference>& refs) -> Result<void> {
+        const char* what = kind == volumes::SecretKind::secret ? "secret" : "config";
+        for (const auto& ref : refs) {
+            auto ctx = fmt::format("service \"{}\": {} {}", service.name, what, ref.source);
+            auto it = defs.find(ref.source);
+            if (it == defs.end()) {
+                return Error(Errc::not_found, fmt::format("{}: undefined", ctx));
+            }
+            const auto& def = it->second;
+            volumes::SecretRequest r;
+            r.kind = kind;
+            // One file per reference: a secret used twice may differ in mode or owner.
+            r.name = fmt::format("{}-{}", requests.size(), ref.source);
+            if (def.external) {
+                return Error(Errc::unsupported,
+                             fmt::format("{}: external {}s need a swarm; use file, "
+                                         "environment{}",
+                                         ctx, what,
+                                         kind == volumes::SecretKind::config ? " or content" : ""));
+            }
+            if (!def.file.empty()) {
+                r.source = volumes::SecretSource::file;
+                r.value = def.file;
+            } else if (!def.environment.empty()) {
+                r.source = volumes::SecretSource::environment;
+                r.value = def.environment;
+            } else {
+                r.source = volumes::SecretSource::content;
+                r.value = def.content;
+            }
+            r.target = ref.target;
+            if (r.target.empty()) {
+                r.target = kind == volumes::SecretKind::secret ? "/run/secrets/" + ref.source
+                                                               : "/" + ref.source;
+            }
+            auto uid = parse_id(ref.uid, "uid", ctx);
+            if (!uid) {
+                return std::move(uid).error();
+            }
+            auto gid = parse_id(ref.gid, "gid", ctx);
+            if (!gid) {
+                return std::move(gid).error();
+            }
+            r.uid = *uid;
+            r.gid = *gid;
+            r.mode = ref.mode.value_or(0444);
+            requests.push_back(std::move(r));
+        }
+        return {};
+    };
+    if (auto r = collect(volumes::SecretKind::secret, project.secrets, service.secrets); !r) {
+        return r;
+    }
+    if (auto r = collect(volumes::SecretKind::config, project.configs, service.configs); !r) {
+        return r;
+    }
+    auto dir = store.dir(id);
+    if (auto r = fs::make_dirs(dir, 0700); !r) {
+        return r;
+    }
+    std::vector<nlohmann::json> added;
+    for (const auto& req : requests) {
+        // The absolute target as the volumes module computes it (relative
+        // secret targets go under /run/secrets).
+        std::string target = req.target;
+        if (target.front() != '/') {
+            target = (req.kind == volumes::SecretKind::secret ? "/run/secrets/" : "/") + target;
+        }
+        target = volumes::clean_container_path(target);
+        // The deepest bind or volume mount that covers the target.
+        const nlohmann::json* cover = nullptr;
+        std::string cover_dest;
+        for (const auto& m : config.mounts) {
+            if (m.value("type", "") != "bind") {
+                continue;
+            }
+            auto dest = volumes::clean_container_path(m.value("destination", ""));
+            if (dest != target && path_under(target, dest) &&
+                (cover == nullptr || dest.size() > cover_dest.size())) {
+                cover = &m;
+                cover_dest = dest;
+            }
+        }
+        std::error_code ec_stat;
+        std::optional<std::filesystem::path> root;
+        volumes::SecretRequest checked = req;
+        if (cover != nullptr &&
+            std::filesystem::is_directory(cover->value("source", ""), ec_stat)) {
+            root = std::filesystem::path(cover->value("source", ""));
+            checked.target = cover_dest == "/" ? target : target.substr(cover_dest.size());
+        }
+        auto mounts = volumes::prepare_secret_or_config(dir, std::span(&checked, 1), root, env);
+        if (!mounts) {
+            return std::move(mounts).error().wrap(fmt::format("service \"{}\"", service.name));
+        }
+        for (auto& m : *mounts) {
+            m["destination"] = target;
+            added.push_back(std::move(m));
+        }
+    }
+    for (auto& m : added) {
+        config.mounts.push_back(std::move(m));
+    }
+    return {};
+}
+
+/// Adds the mounts of the containers named by `volumes_from` (binds and
+/// volumes; not tmpfs and not their secrets), with `:ro`/`:rw` applied, and
+/// acquires their volumes for container `id`. `service_ids` maps a service to
+/// its first container.
+Result<void> add_volumes_from(const ec::ContainerStore& store, const Service& service,
+                              const std::string& id,
+                              const std::map<std::string, std::string>& service_ids,
+                              ec::ContainerConfig& config) {
+    if (service.volumes_from.empty()) {
+        return {};
+    }
+    auto vstore = volumes::VolumeStore::open(store.paths());
+    if (!vstore) {
+        return std::move(vstore).error();
+    }
+    std::set<std::string> taken;
+    for (const auto& m : config.mounts) {
+        taken.insert(volumes::clean_container_path(m.value("destination", "")));
+    }
+    for (const auto& spec : service.volumes_from) {
+        auto ctx = fmt::format("service \"{}\": volumes_from {}", service.name, spec);
+        auto from = volumes::parse_volumes_from(spec);
+        if (!from) {
+            return std::move(from).error().wrap(ctx);
+        }
+        std::string ref = from->container;
+        if (spec.rfind("container:", 0) != 0) {
+            auto it = service_ids.find(from->container);
+            if (it == service_ids.end()) {
+                return Error(Errc::failed_precondition,
+                             fmt::format("{}: service {} has no container", ctx, from->container));
+            }
+            ref = it->second;
+        }
+        auto source = store.get(ref);
+        if (!source) {
+            return std::move(source).error().wrap(ctx);
+        }
+        auto own_files = store.dir(source->id).native() + "/";
+        for (const auto& m : source->config.mounts) {
+            auto dest = volumes::clean_container_path(m.value("destination", ""));
+            auto src = m.value("source", "");
+            if (m.value("type", "") == "tmpfs" || src.rfind(own_files, 0) == 0 ||
+                !taken.insert(dest).second) {
+                continue;
+            }
+            nlohmann::json copy = m;
+            if (from->read_only) {
+                nlohmann::json opts = nlohmann::json::array();
+                for (const auto& o : m.value("options", nlohmann::json::array())) {
+                    if (o != "ro" && o != "rw") {
+                        opts.push_back(o);
+                    }
+                }
+                opts.push_back(*from->read_only ? "ro" : "rw");
+                copy["options"] = std::move(opts);
+            }
+            config.mounts.push_back(std::move(copy));
+        }
+        for (const auto& name : source->config.volumes) {
+            if (std::find(config.volumes.begin(), config.volumes.end(), name) !=
+                config.volumes.end()) {
+                continue;
+            }
+            auto acquired = vstore->acquire(name, id);
+            if (!acquired) {
+                return std::move(acquired).error().wrap(ctx);
+            }
+            config.volumes.push_back(name);
+        }
+    }
+    return {};
+}
+
 /// Waits until a dependency's containers satisfy `condition`.
 Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
                             DependencyCondition condition,
@@ -511,9 +782,8 @@ Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
                 }
                 if (st->health_status == "unhealthy") {
                     return Error(Errc::failed_precondition,
-                                 fmt::format("dependency failed to start: container {} is "
-                                             "unhealthy",
-                                             rec.name));
+                                 fmt::format("dependency failed to start: {}",
+                                             unhealthy_message(rec.name, *st)));
                 }
                 if (!is_running(*st)) {
                     return Error(Errc::failed_precondition,
@@ -533,11 +803,13 @@ Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
     return {};
 }
 
-/// Creates one container of `service` (mounts prepared first).
+/// Creates one container of `service`: mounts prepared first, then
+/// volumes_from, secrets and configs. On failure nothing is left.
 Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project& project,
                                        const Service& service, const ContainerAction& action,
                                        const ec::ImageRef& image, const EngineHooks& hooks,
-                                       const std::map<std::string, std::string>& first_ids) {
+                                       const std::map<std::string, std::string>& first_ids,
+                                       const std::map<std::string, std::string>& service_ids) {
     auto config = container_config(project, service, action.number, first_ids);
     if (!config) {
         return std::move(config).error();
@@ -547,9 +819,20 @@ Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project&
     if (auto r = hooks.prepare_mounts(id, mounts, tmpfs, image, *config); !r) {
         return std::move(r).error();
     }
-    auto rec = ec::create_container(store, *config, action.name, image, id);
-    if (!rec) {
+    ScopeExit undo([&] {
         hooks.release_mounts(id, *config);
+        auto removed = fs::remove_tree(store.dir(id));
+        (void)removed;
+    });
+    if (auto r = add_volumes_from(store, service, id, service_ids, *config); !r) {
+        return std::move(r).error();
+    }
+    if (auto r = add_secret_mounts(store, project, service, id, *config); !r) {
+        return std::move(r).error();
+    }
+    auto rec = ec::create_container(store, *config, action.name, image, id);
+    if (rec) {
+        undo.cancel();
     }
     return rec;
 }
@@ -582,8 +865,29 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
             (void)svc;
             selected.insert(name);
         }
+    } else if (options.no_deps) {
+        selected = options.services;
     } else {
         selected = graph.closure(options.services);
+    }
+    for (const auto& [name, n] : options.scale) {
+        auto it = project.services.find(name);
+        if (it == project.services.end()) {
+            return Error(Errc::not_found, fmt::format("no such service: {}", name));
+        }
+        if (n < 0) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("service \"{}\": invalid scale {}", name, n));
+        }
+    }
+    auto desired = desired_services(project, options.scale);
+    for (const auto& d : desired) {
+        if (d.replicas > 1 && !d.container_name.empty()) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("service \"{}\" sets container_name \"{}\": it cannot have "
+                                     "{} replicas (container names are unique)",
+                                     d.name, d.container_name, d.replicas));
+        }
     }
     // Images first, one at a time (seeding the built-in image is not concurrent).
     std::map<std::string, ec::ImageRef> images;
@@ -630,6 +934,10 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
         if (pc.number == 1 && running) {
             run.first_ids[pc.service] = pc.record.id;
         }
+        auto& lowest = run.service_ids[pc.service];
+        if (lowest.first == 0 || pc.number < lowest.first) {
+            lowest = {pc.number, pc.record.id};
+        }
         if (selected.count(pc.service) == 0) {
             run.records[pc.service].push_back(pc.record);
         }
@@ -638,7 +946,7 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
     popts.force_recreate = options.force_recreate;
     popts.no_recreate = options.no_recreate;
     popts.services = selected;
-    auto plan = plan_up(project.name, desired_services(project), observed, popts);
+    auto plan = plan_up(project.name, desired, observed, popts);
     if (!plan.orphans.empty()) {
         if (options.remove_orphans) {
             for (const auto& o : plan.orphans) {
@@ -693,19 +1001,48 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
             }
         }
         std::map<std::string, std::string> first_ids;
+        std::map<std::string, std::string> service_ids;
+        // A container that shares a namespace or the volumes of a recreated
+        // one must be recreated too; `depends_on: {restart: true}` restarts.
+        bool must_recreate = false;
+        bool must_restart = false;
         {
             std::lock_guard lk(run.mu);
             first_ids = run.first_ids;
+            for (const auto& [svc_name, entry] : run.service_ids) {
+                service_ids[svc_name] = entry.second;
+            }
+            for (const auto& dep : shared_namespace_or_volumes(svc)) {
+                must_recreate = must_recreate || run.recreated.count(dep) != 0;
+            }
+            for (const auto& [dep, d] : svc.depends_on) {
+                must_restart = must_restart || (d.restart && run.recreated.count(dep) != 0);
+            }
         }
         auto actions = plan.services.find(name);
         if (actions == plan.services.end()) {
             return {};
         }
-        for (const auto& a : actions->second) {
+        for (auto a : actions->second) {
             slots.acquire();
             ScopeExit release([&] { slots.release(); });
             std::optional<ec::ContainerRecord> rec;
             bool start = !options.no_start;
+            if (must_recreate && !options.no_recreate &&
+                (a.kind == ActionKind::keep || a.kind == ActionKind::start)) {
+                a.kind = ActionKind::recreate;
+            }
+            if (a.kind == ActionKind::keep && must_restart && !options.no_start) {
+                auto old = store->get(a.existing_id);
+                if (!old) {
+                    return std::move(old).error();
+                }
+                report("Container", a.name, "Restarting");
+                if (auto r = ec::stop_container(*store, *old, options.timeout); !r) {
+                    return std::move(r).error().wrap(fmt::format("stop {}", old->name));
+                }
+                a.kind = ActionKind::start;
+            }
             switch (a.kind) {
             case ActionKind::remove: {
                 auto old = store->get(a.existing_id);
@@ -750,18 +1087,20 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
                     }
                 }
                 auto created = create_one(*store, project, svc, a, images.at(name), hooks,
-                                          first_ids);
+                                          first_ids, service_ids);
                 if (!created) {
                     return std::move(created).error();
                 }
                 rec = *created;
                 report("Container", a.name, "Recreated");
+                std::lock_guard lk(run.mu);
+                run.recreated.insert(name);
                 break;
             }
             case ActionKind::create: {
                 report("Container", a.name, "Creating");
                 auto created = create_one(*store, project, svc, a, images.at(name), hooks,
-                                          first_ids);
+                                          first_ids, service_ids);
                 if (!created) {
                     return std::move(created).error();
                 }
@@ -781,6 +1120,10 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
             run.records[name].push_back(*rec);
             if (a.number == 1) {
                 run.first_ids[name] = rec->id;
+            }
+            auto& lowest = run.service_ids[name];
+            if (lowest.first == 0 || a.number <= lowest.first) {
+                lowest = {a.number, rec->id};
             }
         }
         return {};
@@ -858,6 +1201,90 @@ Result<void> stop(const Paths& paths, std::string_view project,
     return {};
 }
 
+Result<void> wait_healthy(const Paths& paths, const Project& project,
+                          const std::set<std::string>& services,
+                          std::chrono::milliseconds timeout, const ProgressFn& progress) {
+    WarnFn no_warn;
+    Reporter report{progress, no_warn, {}};
+    auto store = ec::ContainerStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto containers = project_containers(paths, project.name);
+    if (!containers) {
+        return std::move(containers).error();
+    }
+    std::set<std::string> jobs;
+    for (const auto& [name, svc] : project.services) {
+        (void)name;
+        for (const auto& [dep, d] : svc.depends_on) {
+            if (d.condition == DependencyCondition::service_completed_successfully) {
+                jobs.insert(dep);
+            }
+        }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<ec::ContainerRecord> pending;
+    for (const auto& pc : *containers) {
+        if (services.empty() || services.count(pc.service) != 0) {
+            report("Container", pc.record.name, "Waiting");
+            pending.push_back(pc.record);
+        }
+    }
+    while (!pending.empty()) {
+        std::vector<ec::ContainerRecord> still;
+        for (const auto& rec : pending) {
+            auto st = store->state(rec.id);
+            if (!st) {
+                return std::move(st).error();
+            }
+            auto service = rec.config.labels.at(std::string(labels::service));
+            bool running = is_running(*st);
+            if (jobs.count(service) != 0 || !running) {
+                if (running) {
+                    still.push_back(rec);
+                } else if (st->exit_code == 0 && st->status == ec::Status::exited) {
+                    report("Container", rec.name, "Exited");
+                } else {
+                    return Error(Errc::failed_precondition,
+                                 fmt::format("container {} exited ({})", rec.name,
+                                             st->exit_code));
+                }
+                continue;
+            }
+            if (st->health_status.empty() || st->health_status == "healthy") {
+                report("Container", rec.name, "Healthy");
+                continue;
+            }
+            if (st->health_status == "unhealthy") {
+                return Error(Errc::failed_precondition, unhealthy_message(rec.name, *st));
+            }
+            still.push_back(rec);
+        }
+        pending = std::move(still);
+        if (pending.empty()) {
+            break;
+        }
+        if (timeout.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
+            std::vector<std::string> parts;
+            for (const auto& rec : pending) {
+                auto st = store->state(rec.id);
+                auto out = st ? last_probe_output(*st) : std::string();
+                parts.push_back(out.empty()
+                                    ? fmt::format("container {} is not ready", rec.name)
+                                    : fmt::format("container {} is not ready: last probe "
+                                                  "output: {}",
+                                                  rec.name, out));
+            }
+            return Error(Errc::unavailable,
+                         fmt::format("application not healthy after {}: {}",
+                                     format_duration(timeout), join(parts, "; ")));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return {};
+}
+
 Result<void> down(const Paths& paths, const Project& project, const DownOptions& options,
                   const ProgressFn& progress, const WarnFn& warn) {
     std::error_code ec_dir;
@@ -898,9 +1325,14 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
     std::mutex mu;
     std::vector<std::string> errors;
     std::vector<std::thread> threads;
+    // Anonymous volumes go once every container is gone: a volumes_from user
+    // may still hold the one of another container.
+    std::vector<std::string> anonymous;
     for (const auto& rec : targets) {
+        anonymous.insert(anonymous.end(), rec.config.anonymous_volumes.begin(),
+                         rec.config.anonymous_volumes.end());
         threads.emplace_back([&, rec] {
-            auto r = stop_and_remove(*store, rec, options.timeout, options.volumes, report);
+            auto r = stop_and_remove(*store, rec, options.timeout, false, report);
             if (!r) {
                 std::lock_guard lk(mu);
                 errors.push_back(r.error().message());
@@ -913,6 +1345,18 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
     if (!errors.empty()) {
         std::sort(errors.begin(), errors.end());
         return Error(Errc::internal, join(errors, "; "));
+    }
+    if (options.volumes && !anonymous.empty()) {
+        auto vstore = volumes::VolumeStore::open(paths);
+        if (!vstore) {
+            return std::move(vstore).error();
+        }
+        std::sort(anonymous.begin(), anonymous.end());
+        for (const auto& name : anonymous) {
+            if (auto r = vstore->remove(name, true, [](const std::string&) { return false; }); !r) {
+                return std::move(r).error().wrap(fmt::format("volume {}", name));
+            }
+        }
     }
     if (!orphans.empty()) {
         // Networks are still in use by the orphans.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -46,6 +48,8 @@ struct UpOptions {
     bool remove_orphans = false;
     int timeout = -1;  ///< stop timeout for recreate/remove; negative: the container's
     std::set<std::string> services;  ///< empty: all (with their dependencies otherwise)
+    bool no_deps = false;            ///< with `services`: leave their dependencies alone
+    std::map<std::string, int> scale;  ///< `--scale SERVICE=N`: replicas per service
     int parallel_limit = 8;
 };
 
@@ -60,6 +64,19 @@ struct DownOptions {
 [[nodiscard]] Result<void> up(const Paths& paths, const Project& project,
                               const UpOptions& options, const EngineHooks& hooks,
                               const ProgressFn& progress, const WarnFn& warn);
+
+/// Waits until the containers of `services` (empty: all) are running, and
+/// healthy when they have a healthcheck; a service that another one depends
+/// on with `service_completed_successfully` must have exited 0 instead, and
+/// any container that exited 0 without being waited on that way counts as
+/// done (one-shot jobs). `timeout` zero waits without a deadline.
+/// Errc::failed_precondition when a container is unhealthy or exited non-zero,
+/// Errc::unavailable when the deadline passes; both name the container and
+/// carry its last healthcheck output. Reports "Waiting", "Healthy", "Exited".
+[[nodiscard]] Result<void> wait_healthy(const Paths& paths, const Project& project,
+                                        const std::set<std::string>& services,
+                                        std::chrono::milliseconds timeout,
+                                        const ProgressFn& progress);
 
 /// Stops and removes the project's containers (all at once), its networks and
 /// with `volumes` its named and anonymous volumes. `project` gives the
@@ -91,8 +108,9 @@ struct ProjectContainer {
 [[nodiscard]] std::filesystem::path project_lock_path(const Paths& paths, std::string_view name);
 
 /// The container config of replica `number` of `service` (labels, networks,
-/// aliases, ports...). `depends_ids` maps `service:X` network_mode targets to
-/// container ids. Pure.
+/// aliases, ports...). `service_container_ids` maps `service:X` network_mode
+/// targets to container ids. Secrets, configs and volumes_from are added at
+/// create time (they need files and other containers). Pure.
 [[nodiscard]] Result<engine::containers::ContainerConfig> container_config(
     const Project& project, const Service& service, int number,
     const std::map<std::string, std::string>& service_container_ids);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "common/digest.hpp"
+
 namespace berth::compose {
 
 std::string container_name(std::string_view project, const DesiredService& service, int number) {
@@ -13,13 +15,48 @@ std::string container_name(std::string_view project, const DesiredService& servi
     return fmt::format("{}-{}-{}", project, service.name, number);
 }
 
-std::vector<DesiredService> desired_services(const Project& project) {
+std::string service_config_hash(const Project& project, const Service& service) {
+    auto base = config_hash(service);
+    if (service.secrets.empty() && service.configs.empty()) {
+        return base;
+    }
+    nlohmann::json extra = nlohmann::json::object();
+    auto add = [&](const char* section, const std::map<std::string, FileObject>& defs,
+                   const std::vector<FileReference>& refs) {
+        for (const auto& ref : refs) {
+            auto it = defs.find(ref.source);
+            if (it == defs.end()) {
+                continue;
+            }
+            const auto& def = it->second;
+            nlohmann::json j{{"file", def.file},
+                             {"environment", def.environment},
+                             {"content", def.content}};
+            if (!def.environment.empty()) {
+                auto env = project.environment.find(def.environment);
+                j["value_digest"] = env == project.environment.end()
+                                        ? std::string()
+                                        : std::string(Digest::of(env->second).hex());
+            }
+            extra[section][ref.source] = std::move(j);
+        }
+    };
+    add("secrets", project.secrets, service.secrets);
+    add("configs", project.configs, service.configs);
+    return std::string(Digest::of(base + extra.dump()).hex());
+}
+
+std::vector<DesiredService> desired_services(const Project& project,
+                                             const std::map<std::string, int>& scale) {
     std::vector<DesiredService> out;
     for (const auto& [name, svc] : project.services) {
         DesiredService d;
         d.name = name;
-        d.config_hash = config_hash(svc);
+        d.config_hash = service_config_hash(project, svc);
         d.replicas = svc.scale ? static_cast<int>(std::max<std::int64_t>(*svc.scale, 0)) : 1;
+        if (auto it = scale.find(name); it != scale.end()) {
+            d.replicas = std::max(it->second, 0);
+        }
         d.container_name = svc.container_name;
         out.push_back(std::move(d));
     }

@@ -65,8 +65,16 @@ struct Plan {
 [[nodiscard]] std::string container_name(std::string_view project, const DesiredService& service,
                                          int number);
 
-/// The desired state of the project's enabled services.
-[[nodiscard]] std::vector<DesiredService> desired_services(const Project& project);
+/// The config hash a container of `service` is labelled with: config_hash()
+/// of the service, plus, when it uses secrets or configs, the definitions of
+/// those (file path, variable name and value, inline content), so that a
+/// changed inline config recreates the service (docker/compose#13045). Pure.
+[[nodiscard]] std::string service_config_hash(const Project& project, const Service& service);
+
+/// The desired state of the project's enabled services; `scale` (from
+/// `up --scale SERVICE=N`) overrides a service's `scale`/`deploy.replicas`.
+[[nodiscard]] std::vector<DesiredService> desired_services(
+    const Project& project, const std::map<std::string, int>& scale = {});
 
 /// Decides what `up` does. Deterministic; no I/O.
 [[nodiscard]] Plan plan_up(std::string_view project, const std::vector<DesiredService>& desired,

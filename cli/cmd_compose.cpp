@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <signal.h>
 #include <atomic>
@@ -40,6 +41,13 @@ struct UpFlags {
     bool no_start = false;
     bool remove_orphans = false;
     int timeout = -1;
+    bool wait = false;
+    int wait_timeout = 0;
+    std::vector<std::string> scale;  ///< SERVICE=N
+    bool no_deps = false;
+    bool abort_on_exit = false;
+    std::string exit_code_from;
+    std::vector<std::string> attach;
     std::vector<std::string> services;
 };
 
@@ -118,10 +126,37 @@ std::atomic<int> interrupted{0};
 
 void on_interrupt(int) { interrupted.fetch_add(1); }
 
+/// How attached `up` ends.
+struct AttachOptions {
+    std::set<std::string> services;  ///< the services brought up (empty: all)
+    std::set<std::string> attach;    ///< whose logs to show (empty: `services`)
+    bool abort_on_exit = false;      ///< stop everything when one container exits
+    std::string exit_code_from;      ///< return this service's exit code (implies abort)
+    int timeout = -1;
+};
+
+/// SIGKILLs the running containers of `services` (the second Ctrl+C).
+void kill_all(const Paths& paths, const compose::Project& project,
+              const std::set<std::string>& services) {
+    auto store = ec::ContainerStore::open(paths);
+    auto list = compose::project_containers(paths, project.name);
+    if (!store || !list) {
+        return;
+    }
+    for (const auto& pc : *list) {
+        if (!services.empty() && services.count(pc.service) == 0) {
+            continue;
+        }
+        auto r = ec::kill_container(*store, pc.record, SIGKILL);
+        (void)r;  // Already stopped: nothing to kill.
+    }
+}
+
 /// Attached `up`: follows the logs of the project's containers with a
-/// "service-1  | " prefix until they all exit; SIGINT/SIGTERM stops them.
-int attach_logs(const Paths& paths, const compose::Project& project,
-                const std::set<std::string>& services, int timeout) {
+/// "service-1  | " prefix until they all exit; the first SIGINT/SIGTERM stops
+/// them gracefully, the second kills them. With abort_on_exit, the first
+/// container to exit stops all of them.
+int attach_logs(const Paths& paths, const compose::Project& project, const AttachOptions& ao) {
     auto list = compose::project_containers(paths, project.name);
     if (!list) {
         return fail(list.error());
@@ -130,6 +165,8 @@ int attach_logs(const Paths& paths, const compose::Project& project,
     if (!store) {
         return fail(store.error());
     }
+    const auto& services = ao.services;
+    const auto& shown = ao.attach.empty() ? ao.services : ao.attach;
     std::vector<compose::ProjectContainer> targets;
     size_t width = 0;
     std::string names;
@@ -139,6 +176,9 @@ int attach_logs(const Paths& paths, const compose::Project& project,
     };
     for (auto& pc : *list) {
         if (!services.empty() && services.count(pc.service) == 0) {
+            continue;
+        }
+        if (!shown.empty() && shown.count(pc.service) == 0 && pc.service != ao.exit_code_from) {
             continue;
         }
         width = std::max(width, short_name(pc.record).size());
@@ -154,9 +194,14 @@ int attach_logs(const Paths& paths, const compose::Project& project,
     std::mutex out_mu;
     std::atomic<bool> stop_following{false};
     std::atomic<size_t> finished{0};
+    // The first container to exit (for --abort-on-container-exit) and the
+    // exit code of --exit-code-from's container.
+    std::optional<int> first_exit;
+    std::optional<int> service_exit;
     std::vector<std::thread> threads;
     for (const auto& pc : targets) {
-        threads.emplace_back([&, rec = pc.record] {
+        bool show = shown.empty() || shown.count(pc.service) != 0;
+        threads.emplace_back([&, rec = pc.record, service = pc.service, show] {
             auto prefix = fmt::format("{:<{}} | ", short_name(rec), width + 1);
             ec::LogReadOptions opts;
             opts.follow = true;
@@ -172,6 +217,9 @@ int attach_logs(const Paths& paths, const compose::Project& project,
             };
             auto r = ec::read_log(store->dir(rec.id) / (rec.id + "-json.log"), opts,
                                   [&](const ec::LogRecord& lr) {
+                                      if (!show) {
+                                          return true;
+                                      }
                                       std::lock_guard lk(out_mu);
                                       std::string text = lr.text;
                                       if (text.empty() || text.back() != '\n') {
@@ -183,31 +231,88 @@ int attach_logs(const Paths& paths, const compose::Project& project,
                                   });
             (void)r;
             auto st = store->state(rec.id);
-            if (st && !stop_following.load()) {
+            {
                 std::lock_guard lk(out_mu);
-                std::printf("%s exited with code %d\n", short_name(rec).c_str(), st->exit_code);
-                std::fflush(stdout);
+                if (st && !stop_following.load()) {
+                    if (show) {
+                        std::printf("%s exited with code %d\n", short_name(rec).c_str(),
+                                    st->exit_code);
+                        std::fflush(stdout);
+                    }
+                    if (!first_exit) {
+                        first_exit = st->exit_code;
+                    }
+                }
+                if (st && service == ao.exit_code_from && !service_exit) {
+                    service_exit = st->exit_code;
+                }
             }
             finished.fetch_add(1);
         });
     }
-    bool stopped = false;
+    const bool abort_on_exit = ao.abort_on_exit || !ao.exit_code_from.empty();
+    std::thread stopper;
+    bool stopping = false;
+    bool killed = false;
+    bool aborted = false;
     while (finished.load() < threads.size()) {
-        if (interrupted.load() > 0 && !stopped) {
-            stopped = true;
-            std::fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
-            auto r = compose::stop(paths, project.name, services, timeout, print_progress);
-            stop_following.store(true);
-            if (!r) {
-                print_warning(r.error().message());
-            }
+        bool exited = false;
+        {
+            std::lock_guard lk(out_mu);
+            exited = first_exit.has_value();
+        }
+        if (!stopping && (interrupted.load() > 0 || (abort_on_exit && exited))) {
+            stopping = true;
+            aborted = interrupted.load() == 0;
+            std::fprintf(stderr, aborted ? "Aborting on container exit...\n"
+                                         : "Gracefully stopping... (press Ctrl+C again to "
+                                           "force)\n");
+            stopper = std::thread([&] {
+                auto r = compose::stop(paths, project.name, services, ao.timeout, print_progress);
+                if (!r) {
+                    print_warning(r.error().message());
+                }
+                stop_following.store(true);
+            });
+        }
+        if (stopping && !killed && interrupted.load() > 1) {
+            killed = true;
+            std::fprintf(stderr, "Killing...\n");
+            kill_all(paths, project, services);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     for (auto& t : threads) {
         t.join();
     }
-    return stopped ? 130 : 0;
+    if (stopper.joinable()) {
+        stopper.join();
+    }
+    if (!ao.exit_code_from.empty()) {
+        return service_exit.value_or(0);
+    }
+    if (aborted) {
+        return first_exit.value_or(0);
+    }
+    return stopping ? 130 : 0;
+}
+
+/// Parses `--scale SERVICE=N` values.
+Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& values) {
+    std::map<std::string, int> out;
+    for (const auto& v : values) {
+        auto eq = v.find('=');
+        const char* num = eq == std::string::npos ? nullptr : v.c_str() + eq + 1;
+        char* end = nullptr;
+        long n = num != nullptr && *num != '\0' ? std::strtol(num, &end, 10) : -1;
+        if (eq == 0 || num == nullptr || end == nullptr || *end != '\0' || n < 0 ||
+            n > 10000) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("invalid --scale value \"{}\": expected SERVICE=N", v));
+        }
+        out[v.substr(0, eq)] = static_cast<int>(n);
+    }
+    return out;
 }
 
 int run_up(const Context& ctx, const UpFlags& f) {
@@ -218,6 +323,20 @@ int run_up(const Context& ctx, const UpFlags& f) {
     for (const auto& w : project->warnings) {
         print_warning(w);
     }
+    auto scale = parse_scale(f.scale);
+    if (!scale) {
+        return fail(scale.error());
+    }
+    if (f.wait && (f.abort_on_exit || !f.exit_code_from.empty())) {
+        return fail(Error(Errc::invalid_argument,
+                          "--wait cannot be combined with --abort-on-container-exit or "
+                          "--exit-code-from"));
+    }
+    if (f.detach && (f.abort_on_exit || !f.exit_code_from.empty() || !f.attach.empty())) {
+        return fail(Error(Errc::invalid_argument,
+                          "--detach cannot be combined with --abort-on-container-exit, "
+                          "--exit-code-from or --attach"));
+    }
     compose::UpOptions opts;
     opts.force_recreate = f.force_recreate;
     opts.no_recreate = f.no_recreate;
@@ -225,6 +344,16 @@ int run_up(const Context& ctx, const UpFlags& f) {
     opts.remove_orphans = f.remove_orphans;
     opts.timeout = f.timeout;
     opts.services.insert(f.services.begin(), f.services.end());
+    opts.no_deps = f.no_deps;
+    opts.scale = std::move(*scale);
+    for (const auto& name : f.attach) {
+        if (project->services.count(name) == 0) {
+            return fail(Error(Errc::not_found, fmt::format("no such service: {}", name)));
+        }
+    }
+    if (!f.exit_code_from.empty() && project->services.count(f.exit_code_from) == 0) {
+        return fail(Error(Errc::not_found, fmt::format("no such service: {}", f.exit_code_from)));
+    }
     if (const char* limit = std::getenv("COMPOSE_PARALLEL_LIMIT"); limit && *limit) {
         opts.parallel_limit = std::max(1, std::atoi(limit));
     }
@@ -234,10 +363,25 @@ int run_up(const Context& ctx, const UpFlags& f) {
     if (!r) {
         return fail(r.error());
     }
+    if (f.wait && !f.no_start) {
+        auto w = compose::wait_healthy(paths, *project, opts.services,
+                                       std::chrono::seconds(std::max(f.wait_timeout, 0)),
+                                       print_progress);
+        if (!w) {
+            return fail(w.error());
+        }
+        return 0;
+    }
     if (f.detach || f.no_start) {
         return 0;
     }
-    return attach_logs(paths, *project, opts.services, f.timeout);
+    AttachOptions ao;
+    ao.services = opts.services;
+    ao.attach.insert(f.attach.begin(), f.attach.end());
+    ao.abort_on_exit = f.abort_on_exit;
+    ao.exit_code_from = f.exit_code_from;
+    ao.timeout = f.timeout;
+    return attach_logs(paths, *project, ao);
 }
 
 int run_down(const Context& ctx, const DownFlags& f) {
@@ -411,6 +555,23 @@ void define_up(CLI::App* cmd, Context& ctx) {
     cmd->add_flag("--remove-orphans", f->remove_orphans,
                   "Remove containers for services not defined in the Compose file");
     cmd->add_option("-t,--timeout", f->timeout, "Shutdown timeout in seconds");
+    cmd->add_flag("--wait", f->wait,
+                  "Wait for services to be running|healthy. Implies detached mode");
+    cmd->add_option("--wait-timeout", f->wait_timeout,
+                    "Maximum duration in seconds to wait for the project to be running|healthy");
+    cmd->add_option("--scale", f->scale,
+                    "Scale SERVICE to NUM instances. Overrides the scale setting in the Compose "
+                    "file if present")
+        ->type_name("SERVICE=NUM")
+        ->expected(1);
+    cmd->add_flag("--no-deps", f->no_deps, "Don't start linked services");
+    cmd->add_flag("--abort-on-container-exit", f->abort_on_exit,
+                  "Stops all containers if any container was stopped");
+    cmd->add_option("--exit-code-from", f->exit_code_from,
+                    "Return the exit code of the selected service container. Implies "
+                    "--abort-on-container-exit");
+    cmd->add_option("--attach", f->attach, "Restrict attaching to the specified services")
+        ->expected(1);
     cmd->add_option("services", f->services, "Services to start");
     cmd->callback([f, &ctx] { ctx.exit_code = run_up(ctx, *f); });
 }

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/containers/copy.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+
+namespace berth::engine::containers {
+
+namespace {
+
+Error sys_error(std::string_view what) {
+    int err = errno;  // read errno first: formatting may allocate and change it
+    return Error::from_errno(err, what);
+}
+
+/// openat2(dirfd, path, flags | O_CLOEXEC, resolve).
+Result<UniqueFd> open_in(int dirfd, const std::string& path, int flags, uint64_t resolve) {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.resolve = resolve;
+    long fd = ::syscall(SYS_openat2, dirfd, path.empty() ? "." : path.c_str(), &how, sizeof how);
+    if (fd < 0) {
+        return sys_error(fmt::format("open {}", path));
+    }
+    return UniqueFd{static_cast<int>(fd)};
+}
+
+/// One side of a copy: a root to resolve paths from, in the container or on the host.
+struct Side {
+    int root = AT_FDCWD;
+    uint64_t resolve = 0;  ///< RESOLVE_IN_ROOT for the container side
+};
+
+/// A path split into its parent directory (opened) and its last component.
+struct Located {
+    UniqueFd dir;
+    std::string name;  ///< "." when the path names its directory itself
+    bool contents_only = false;  ///< the path ended with "/."
+    bool trailing_slash = false;
+};
+
+Result<Located> locate(const Side& side, const std::string& path) {
+    Located out;
+    std::string p = path;
+    if (p.size() >= 2 && p.compare(p.size() - 2, 2, "/.") == 0) {
+        out.contents_only = true;
+        p.resize(p.size() - 2);
+        if (p.empty()) {
+            p = "/";
+        }
+    }
+    while (p.size() > 1 && p.back() == '/') {
+        out.trailing_slash = true;
+        p.pop_back();
+    }
+    std::filesystem::path fp(p);
+    std::string parent = fp.has_parent_path() ? fp.parent_path().string() : ".";
+    std::string name = fp.filename().string();
+    if (name.empty() || name == "/") {
+        name = ".";
+    }
+    if (name == "..") {
+        // Resolve the directory itself rather than copying an entry named "..".
+        parent = p;
+        name = ".";
+    }
+    auto dir = open_in(side.root, parent, O_PATH | O_DIRECTORY, side.resolve);
+    if (!dir) {
+        return std::move(dir).error();
+    }
+    out.dir = std::move(*dir);
+    out.name = name;
+    return out;
+}
+
+Result<void> copy_entry(int sdir, const std::string& sname, int ddir, const std::string& dname);
+
+Result<void> copy_dir_contents(int sfd, int dfd) {
+    int dup = ::fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+        return sys_error("dup directory");
+    }
+    DIR* d = ::fdopendir(dup);
+    if (d == nullptr) {
+        auto e = sys_error("read directory");
+        ::close(dup);
+        return e;
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") {
+            names.push_back(std::move(n));
+        }
+    }
+    ::closedir(d);
+    for (const auto& n : names) {
+        if (auto r = copy_entry(sfd, n, dfd, n); !r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+Result<void> copy_file(int sdir, const std::string& sname, int ddir, const std::string& dname,
+                       mode_t mode) {
+    UniqueFd in(::openat(sdir, sname.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!in) {
+        return sys_error(fmt::format("open {}", sname));
+    }
+    UniqueFd out(::openat(ddir, dname.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                          mode & 07777));
+    if (!out) {
+        return sys_error(fmt::format("create {}", dname));
+    }
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return sys_error(fmt::format("read {}", sname));
+        }
+        if (n == 0) {
+            break;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = ::write(out.get(), buf.data() + off, static_cast<size_t>(n - off));
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w < 0) {
+                return sys_error(fmt::format("write {}", dname));
+            }
+            off += w;
+        }
+    }
+    if (::fchmod(out.get(), mode & 07777) != 0) {
+        return sys_error(fmt::format("chmod {}", dname));
+    }
+    return {};
+}
+
+Result<void> copy_entry(int sdir, const std::string& sname, int ddir, const std::string& dname) {
+    struct stat st {};
+    if (::fstatat(sdir, sname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return sys_error(fmt::format("stat {}", sname));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (::mkdirat(ddir, dname.c_str(), 0700) != 0 && errno != EEXIST) {
+            return sys_error(fmt::format("create directory {}", dname));
+        }
+        UniqueFd s(::openat(sdir, sname.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!s) {
+            return sys_error(fmt::format("open directory {}", sname));
+        }
+        UniqueFd d(::openat(ddir, dname.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!d) {
+            return sys_error(fmt::format("open directory {}", dname));
+        }
+        if (auto r = copy_dir_contents(s.get(), d.get()); !r) {
+            return r;
+        }
+        if (::fchmod(d.get(), st.st_mode & 07777) != 0) {
+            return sys_error(fmt::format("chmod {}", dname));
+        }
+        return {};
+    }
+    if (S_ISREG(st.st_mode)) {
+        return copy_file(sdir, sname, ddir, dname, st.st_mode);
+    }
+    if (S_ISLNK(st.st_mode)) {
+        std::vector<char> target(static_cast<size_t>(st.st_size) + 1);
+        ssize_t n = ::readlinkat(sdir, sname.c_str(), target.data(), target.size());
+        if (n < 0) {
+            return sys_error(fmt::format("read link {}", sname));
+        }
+        std::string t(target.data(), static_cast<size_t>(n));
+        if (::unlinkat(ddir, dname.c_str(), 0) != 0 && errno != ENOENT) {
+            return sys_error(fmt::format("replace {}", dname));
+        }
+        if (::symlinkat(t.c_str(), ddir, dname.c_str()) != 0) {
+            return sys_error(fmt::format("create link {}", dname));
+        }
+        return {};
+    }
+    return {};  // devices, fifos and sockets are not copied
+}
+
+/// The copy itself, with Docker's rules for an existing or missing DEST.
+Result<void> copy_between(const Side& src_side, const std::string& src, const Side& dst_side,
+                          const std::string& dst) {
+    auto s = locate(src_side, src);
+    if (!s) {
+        return std::move(s).error().wrap(fmt::format("copy {}", src));
+    }
+    struct stat sst {};
+    if (::fstatat(s->dir.get(), s->name.c_str(), &sst, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0) {
+        return sys_error(fmt::format("could not find the file {}", src));
+    }
+    bool src_dir = S_ISDIR(sst.st_mode);
+    if (!src_dir && (s->contents_only || s->trailing_slash)) {
+        return Error(Errc::invalid_argument, fmt::format("{} is not a directory", src));
+    }
+    // Reopen the source parent for reading entries (O_PATH fds cannot be listed).
+    UniqueFd sdir(::openat(s->dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!sdir) {
+        return sys_error(fmt::format("open {}", src));
+    }
+    auto d = locate(dst_side, dst);
+    if (!d) {
+        return std::move(d).error().wrap(fmt::format("copy to {}", dst));
+    }
+    UniqueFd ddir(::openat(d->dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!ddir) {
+        return sys_error(fmt::format("open {}", dst));
+    }
+    struct stat dst_st {};
+    bool dst_exists = ::fstatat(ddir.get(), d->name.c_str(), &dst_st, 0) == 0;
+    bool dst_dir = dst_exists && S_ISDIR(dst_st.st_mode);
+    if (!dst_exists && d->trailing_slash) {
+        return Error(Errc::not_found, fmt::format("no such directory: {}", dst));
+    }
+    if (dst_exists && !dst_dir && src_dir) {
+        return Error(Errc::invalid_argument,
+                     fmt::format("cannot copy a directory to a file: {}", dst));
+    }
+    if (src_dir && s->contents_only) {
+        if (!dst_exists && ::mkdirat(ddir.get(), d->name.c_str(), sst.st_mode & 07777) != 0) {
+            return sys_error(fmt::format("create directory {}", dst));
+        }
+        UniqueFd from(::openat(sdir.get(), s->name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd to(::openat(ddir.get(), d->name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!from || !to) {
+            return sys_error(fmt::format("open {}", !from ? src : dst));
+        }
+        return copy_dir_contents(from.get(), to.get());
+    }
+    std::string sname = s->name;
+    if (sname == ".") {
+        // Copying "/" or "dir/.."-like sources: name it after nothing, contents only.
+        UniqueFd to(::openat(ddir.get(), d->name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!to) {
+            return sys_error(fmt::format("open {}", dst));
+        }
+        return copy_dir_contents(sdir.get(), to.get());
+    }
+    if (dst_dir) {
+        UniqueFd into(::openat(ddir.get(), d->name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!into) {
+            return sys_error(fmt::format("open {}", dst));
+        }
+        return copy_entry(sdir.get(), sname, into.get(), sname);
+    }
+    return copy_entry(sdir.get(), sname, ddir.get(), d->name);
+}
+
+/// The container's root as seen by its init, checked against pid reuse.
+Result<UniqueFd> container_root(const ContainerStore& store, const ContainerRecord& record) {
+    auto st = store.state(record.id);
+    if (!st) {
+        return std::move(st).error();
+    }
+    if ((st->status != Status::running && st->status != Status::paused) || st->pid <= 0) {
+        return Error(Errc::failed_precondition,
+                     fmt::format("container {} is not running", record.name));
+    }
+    UniqueFd root(::open(fmt::format("/proc/{}/root", st->pid).c_str(),
+                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) {
+        return sys_error(fmt::format("open the root of container {}", record.name));
+    }
+    // The pid was still the container's init after the open: the fd is its root.
+    if (!process_matches(st->pid, st->pid_start_time)) {
+        return Error(Errc::failed_precondition,
+                     fmt::format("container {} is not running", record.name));
+    }
+    return root;
+}
+
+}  // namespace
+
+Result<void> copy_from_container(const ContainerStore& store, const ContainerRecord& record,
+                                 const std::string& container_path,
+                                 const std::filesystem::path& host_path) {
+    auto root = container_root(store, record);
+    if (!root) {
+        return std::move(root).error();
+    }
+    Side in{root->get(), RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    return copy_between(in, container_path, Side{}, host_path.string());
+}
+
+Result<void> copy_to_container(const ContainerStore& store, const ContainerRecord& record,
+                               const std::filesystem::path& host_path,
+                               const std::string& container_path) {
+    auto root = container_root(store, record);
+    if (!root) {
+        return std::move(root).error();
+    }
+    Side in{root->get(), RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    return copy_between(Side{}, host_path.string(), in, container_path);
+}
+
+}  // namespace berth::engine::containers

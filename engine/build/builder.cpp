@@ -773,6 +773,24 @@ Result<State> Builder::build_stage(size_t index) {
         return at(df_.stages[index].line, Errc::invalid_argument,
                   "circular dependency between build stages");
     }
+    std::string saved_label = stage_label_;
+    // The stages this one reads from are built first, so that the steps of
+    // each stage print together.
+    std::set<size_t> deps;
+    {
+        int saved_total = total_;
+        count_steps(index, deps);
+        total_ = saved_total;
+    }
+    deps.erase(index);
+    for (size_t d : deps) {
+        if (d < index && built_.count(d) == 0 && building_.count(d) == 0) {
+            auto r = build_stage(d);
+            if (!r) {
+                return std::move(r).error();
+            }
+        }
+    }
     State s;
     if (auto r = do_from(s, index); !r) {
         return std::move(r).error();
@@ -784,6 +802,7 @@ Result<State> Builder::build_stage(size_t index) {
     }
     building_.erase(index);
     built_[index] = s;
+    stage_label_ = saved_label;
     return s;
 }
 
@@ -1553,12 +1572,13 @@ Result<void> Builder::do_copy(State& s, const Instruction& inst, bool add) {
             }
             auto st = (*view)->stat(path);
             if (st && S_ISDIR(st->st_mode)) {
-                return w->add_dir(path, owner.mode.value_or(st->st_mode),
-                                  owner.uid.value_or(st->st_uid), owner.gid.value_or(st->st_gid),
+                // An existing destination directory keeps its metadata.
+                return w->add_dir(path, st->st_mode, st->st_uid, st->st_gid,
                                   st->st_mtim.tv_sec);
             }
-            return w->add_dir(path, owner.mode.value_or(0755), owner.uid.value_or(0),
-                              owner.gid.value_or(0), ::time(nullptr));
+            // A new one is owned as --chown says; --chmod is for what is copied.
+            return w->add_dir(path, 0755, owner.uid.value_or(0), owner.gid.value_or(0),
+                              ::time(nullptr));
         };
         for (const auto& it : items) {
             if (it.kind != Item::Kind::path) {

@@ -11,6 +11,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/support/harness.hpp"
 #include "tests/support/outer_netns.hpp"
@@ -197,11 +201,23 @@ TEST_CASE("build: the cache hits every unchanged step and only steps after a cha
     REQUIRE(b1.exit_code == 0);
     CHECK(step_counts(b1) == std::make_pair(7, 0));
     auto id1 = inspect(s, "cache:1")["Id"];
+    auto listing = [&] {
+        std::set<std::string> out;
+        for (const auto& sub : {"images/blobs/sha256", "snapshots"}) {
+            for (const auto& e : stdfs::directory_iterator(s.root() / sub)) {
+                out.insert(e.path().filename().string() + " " +
+                           std::to_string(stdfs::last_write_time(e.path()).time_since_epoch().count()));
+            }
+        }
+        return out;
+    };
+    auto store_before = listing();
     auto b2 = s.berth({"build", "-t", "cache:1", c.dir.native()});
     REQUIRE(b2.exit_code == 0);
     CHECK(step_counts(b2) == std::make_pair(7, 6));  // every step but FROM is a cache hit
     CHECK(inspect(s, "cache:1")["Id"] == id1);
-    // A cached rebuild writes no layer: the snapshot directory is unchanged.
+    // A cached rebuild writes no blob and no snapshot.
+    CHECK(listing() == store_before);
     c.write("b.txt", "b2\n");
     auto b3 = s.berth({"build", "-t", "cache:2", c.dir.native()});
     REQUIRE(b3.exit_code == 0);
@@ -392,4 +408,47 @@ TEST_CASE("build: a loaded image is never a cache candidate (row 25); saved buil
     auto rebuilt = b.berth({"build", "-t", "poison:2", c.dir.native()});
     REQUIRE(rebuilt.exit_code == 0);
     CHECK(step_counts(rebuilt) == std::make_pair(3, 0));
+}
+
+TEST_CASE("build: ADD of a URL with --checksum, from a server on loopback", "[build][.root]") {
+    OuterNetns outer;
+    ScratchRoot s;
+    auto www = s.root().parent_path() / "www";
+    stdfs::create_directories(www);
+    std::ofstream(www / "file.txt") << "downloaded\n";
+    // busybox httpd on 127.0.0.1 in the test's own network namespace, ended by PID.
+    int port = 18000 + static_cast<int>(::getpid() % 1000);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::string addr = "127.0.0.1:" + std::to_string(port);
+        ::execl("/bin/busybox", "busybox", "httpd", "-f", "-p", addr.c_str(), "-h",
+                www.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    struct Reap {
+        pid_t pid;
+        ~Reap() {
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap{pid};
+    ::usleep(300000);
+    std::string url = "http://127.0.0.1:" + std::to_string(port) + "/file.txt";
+    // sha256 of "downloaded\n"
+    auto sum = run_process({"/usr/bin/sha256sum", (www / "file.txt").native()});
+    REQUIRE(sum.exit_code == 0);
+    std::string digest = "sha256:" + sum.out.substr(0, 64);
+    Context c(s, "ctx-url");
+    c.write("Dockerfile", "FROM busybox\nADD --checksum=" + digest + " " + url + " /dl/\n");
+    auto b = s.berth({"build", "-t", "url:1", c.dir.native()});
+    INFO(b.err);
+    REQUIRE(b.exit_code == 0);
+    CHECK(sh(s, "url:1", "cat /dl/file.txt; stat -c %a /dl/file.txt").out == "downloaded\n600\n");
+    c.write("Dockerfile", "FROM busybox\nADD --checksum=sha256:" + std::string(64, '0') + " " +
+                              url + " /dl/\n");
+    auto bad = s.berth({"build", c.dir.native()});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("Dockerfile:2:") != std::string::npos);
+    CHECK(bad.err.find("checksum mismatch") != std::string::npos);
 }

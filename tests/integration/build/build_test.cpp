@@ -452,3 +452,38 @@ TEST_CASE("build: ADD of a URL with --checksum, from a server on loopback", "[bu
     CHECK(bad.err.find("Dockerfile:2:") != std::string::npos);
     CHECK(bad.err.find("checksum mismatch") != std::string::npos);
 }
+
+TEST_CASE("build: image labels never make a container part of a compose project (row 26)",
+          "[build][.root]") {
+    OuterNetns outer;
+    ScratchRoot s;
+    Census before = baseline(s);
+    Context c(s, "ctx-labels");
+    c.write("Dockerfile",
+            "FROM busybox\n"
+            "LABEL com.docker.compose.project=victim com.docker.compose.service=web "
+            "com.docker.compose.container-number=1 com.docker.compose.oneoff=False "
+            "com.docker.compose.config-hash=x berth.restart=always\n"
+            "CMD [\"sleep\", \"300\"]\n");
+    REQUIRE(s.berth({"build", "-t", "labelled:1", c.dir.native()}).exit_code == 0);
+    REQUIRE(s.berth({"run", "-d", "--network", "none", "--name", "bystander", "labelled:1"})
+                .exit_code == 0);
+    Context p(s, "victim");
+    p.write("compose.yaml",
+            "name: victim\nservices:\n  web:\n    image: busybox\n    command: [\"sleep\", "
+            "\"300\"]\n    stop_signal: SIGKILL\n    network_mode: none\n");
+    auto file = (p.dir / "compose.yaml").native();
+    REQUIRE(s.berth({"compose", "up", "-d", "-f", file}).exit_code == 0);
+    auto ps = s.berth({"compose", "ps", "-a", "--format", "json", "-f", file});
+    REQUIRE(ps.exit_code == 0);
+    CHECK(ps.out.find("bystander") == std::string::npos);
+    REQUIRE(s.berth({"compose", "down", "-f", file}).exit_code == 0);
+    // The bystander is untouched: still running, same restart policy (none).
+    auto st = s.berth({"inspect", "-f", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}",
+                       "bystander"});
+    CHECK(st.out == "running no\n");
+    REQUIRE(s.berth({"rm", "-f", "bystander"}).exit_code == 0);
+    Census after = take_census(s);
+    INFO("before:\n" << before.describe() << "after:\n" << after.describe());
+    CHECK(after == before);
+}

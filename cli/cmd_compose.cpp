@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/compose_build.hpp"
 #include "cli/compose_project.hpp"
 #include "cli/container_support.hpp"
 #include "cli/output.hpp"
@@ -48,6 +49,8 @@ struct UpFlags {
     bool abort_on_exit = false;
     std::string exit_code_from;
     std::vector<std::string> attach;
+    bool build = false;
+    bool no_build = false;
     std::vector<std::string> services;
 };
 
@@ -337,6 +340,22 @@ int run_up(const Context& ctx, const UpFlags& f) {
                           "--detach cannot be combined with --abort-on-container-exit, "
                           "--exit-code-from or --attach"));
     }
+    if (f.build && f.no_build) {
+        return fail(Error(Errc::invalid_argument, "--build and --no-build are incompatible"));
+    }
+    // Services with `build:` get their image here: always with --build, else
+    // only when it is not in the store yet (as Compose does); never with --no-build.
+    name_built_images(*project);
+    if (!f.no_build) {
+        ComposeBuildOptions bo;
+        bo.only_missing = !f.build;
+        if (const char* lim = std::getenv("COMPOSE_PARALLEL_LIMIT")) {
+            bo.parallel = std::max(1, std::atoi(lim));
+        }
+        if (auto r = build_services(ctx.paths(), *project, bo); !r) {
+            return fail(r.error());
+        }
+    }
     compose::UpOptions opts;
     opts.force_recreate = f.force_recreate;
     opts.no_recreate = f.no_recreate;
@@ -565,6 +584,8 @@ void define_up(CLI::App* cmd, Context& ctx) {
         ->type_name("SERVICE=NUM")
         ->expected(1);
     cmd->add_flag("--no-deps", f->no_deps, "Don't start linked services");
+    cmd->add_flag("--build", f->build, "Build images before starting containers");
+    cmd->add_flag("--no-build", f->no_build, "Don't build an image, even if it's missing");
     cmd->add_flag("--abort-on-container-exit", f->abort_on_exit,
                   "Stops all containers if any container was stopped");
     cmd->add_option("--exit-code-from", f->exit_code_from,
@@ -623,6 +644,7 @@ void add_compose_commands(CLI::App& app, Context& ctx) {
     define_ps(group->add_subcommand("ps", "List containers of a project"), ctx);
     define_ls(group->add_subcommand("ls", "List running compose projects"), ctx);
     add_compose_ops(*group, ctx);
+    add_compose_build(*group, ctx);
 }
 
 }  // namespace berth::cli

@@ -902,6 +902,11 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
         if (!image) {
             return std::move(image).error().wrap(fmt::format("service \"{}\"", name));
         }
+        for (auto& d : desired) {
+            if (d.name == name) {
+                d.image_id = image->id;
+            }
+        }
         images[name] = std::move(*image);
     }
     if (auto r = ensure_networks(paths, project, report); !r) {
@@ -928,6 +933,7 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
         o.number = pc.number;
         auto it = pc.record.config.labels.find(std::string(labels::config_hash));
         o.config_hash = it != pc.record.config.labels.end() ? it->second : std::string();
+        o.image_id = pc.record.image_id;
         o.running = is_running(pc.state);
         bool running = o.running;
         observed.push_back(std::move(o));

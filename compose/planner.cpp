@@ -105,7 +105,10 @@ Plan plan_up(std::string_view project, const std::vector<DesiredService>& desire
         }
         for (const auto* o : kept) {
             ContainerAction a{ActionKind::keep, d.name, o->number, o->name, o->id};
-            bool stale = o->config_hash != d.config_hash;
+            // Stale: another configuration, or its image was rebuilt or pulled anew.
+            bool stale = o->config_hash != d.config_hash ||
+                         (!d.image_id.empty() && !o->image_id.empty() &&
+                          d.image_id != o->image_id);
             if (options.force_recreate || (stale && !options.no_recreate)) {
                 a.kind = ActionKind::recreate;
                 a.name = container_name(project, d, o->number);

@@ -15,6 +15,7 @@ namespace berth::compose {
 struct DesiredService {
     std::string name;
     std::string config_hash;
+    std::string image_id;  ///< the image the service resolves to now; "" = unknown
     int replicas = 1;
     std::string container_name;  ///< `container_name:`; empty: <project>-<service>-<n>
 };
@@ -26,6 +27,7 @@ struct ObservedContainer {
     std::string service;
     int number = 0;
     std::string config_hash;
+    std::string image_id;  ///< the image the container was created from
     bool running = false;
     bool oneoff = false;
 };

@@ -110,3 +110,17 @@ TEST_CASE("container names use container_name when set", "[compose][planner]") {
     d.container_name = "my-web";
     CHECK(container_name("demo", d, 1) == "my-web");
 }
+TEST_CASE("planner recreates a container whose service image was rebuilt", "[compose][planner]") {
+    auto want = svc("web", "h1");
+    want.image_id = "sha256:new";
+    auto have = seen("web", 1, "h1");
+    have.image_id = "sha256:old";
+    auto plan = plan_up("demo", {want}, {have}, {});
+    CHECK(plan.services.at("web")[0].kind == ActionKind::recreate);
+    have.image_id = "sha256:new";
+    auto same = plan_up("demo", {want}, {have}, {});
+    CHECK(same.services.at("web")[0].kind == ActionKind::keep);
+    have.image_id.clear();  // unknown: the config hash alone decides
+    auto unknown = plan_up("demo", {want}, {have}, {});
+    CHECK(unknown.services.at("web")[0].kind == ActionKind::keep);
+}

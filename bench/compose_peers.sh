@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Issue 8's benchmark: `up -d` and `down -v` of N = 1, 10, 50 busybox services
+# (one network, one named volume, depends_on chains of 5) for berth,
+# docker-compose (Debian's, on a private dockerd) and podman-compose (Debian's,
+# on a private podman store), same file and image, in one run; berth's no-op
+# `up -d`; and `down` of 10 containers whose PID 1 ignores SIGTERM, in one
+# depends_on chain and independent, with and without `init: true`.
+#
+# Nothing of the host is touched: peers are installed from Debian if missing,
+# then everything runs inside `unshare --mount --net` (private links, firewall
+# and mounts); dockerd, containerd and podman keep their data and runtime
+# state under one temp dir, and the dockerd started here is stopped by PID.
+#
+# Usage: bench/compose_peers.sh [BUILD_DIR]   (root)
+#   BENCH_SIZES="1 10 50"       service counts
+#   BENCH_PODMAN_MAX=10         skip podman-compose above this N (it takes minutes at 50)
+#   BENCH_SIGTERM_PEERS=1       0: skip the SIGTERM-chain `down` of the peers (~100 s each)
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+berth=$build/berth
+[ -x "$berth" ] || { echo "berth binary not found: $berth" >&2; exit 1; }
+
+if [ -z "${BERTH_BENCH_INNER:-}" ]; then
+    # Outside the namespaces: apt needs the host's network.
+    missing=()
+    for p in docker.io docker-compose podman podman-compose bc iproute2; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+    exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
+fi
+
+sizes=${BENCH_SIZES:-1 10 50}
+podman_max=${BENCH_PODMAN_MAX:-10}
+sigterm_peers=${BENCH_SIGTERM_PEERS:-1}
+
+ip link set lo up
+work=$(mktemp -d /tmp/berth-cpeers-XXXXXX)
+export BERTH_ROOT=$work/berth-root BERTH_RUN=$work/berth-run BERTH_PREFIX=bcp$$
+dockerd_pid=""
+made_dirs=()
+
+# podman's CNI keeps IPAM state in /var/lib/cni and network namespaces in
+# /run/netns: shadow both with tmpfs in this private mount namespace (and
+# remove the empty mount points at the end if this script made them).
+for d in /var/lib/cni /run/netns; do
+    if [ ! -d "$d" ]; then
+        mkdir -p "$d"
+        made_dirs+=("$d")
+    fi
+    mount -t tmpfs tmpfs "$d"
+done
+
+cleanup() {
+    set +e
+    for f in "$work"/files/*/compose.yaml; do
+        [ -f "$f" ] || continue
+        "$berth" down -v -t 0 -p "$(basename "$(dirname "$f")")" -f "$f" >/dev/null 2>&1
+    done
+    if [ -n "$dockerd_pid" ]; then
+        docker_cli ps -aq 2>/dev/null | xargs -r docker_cli rm -f >/dev/null 2>&1
+        kill "$dockerd_pid"
+        wait "$dockerd_pid" 2>/dev/null
+    fi
+    podman rm -af -t 0 >/dev/null 2>&1
+    podman pod rm -af >/dev/null 2>&1
+    for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do
+        umount -l "$m"
+    done
+    for d in /var/lib/cni /run/netns; do umount -l "$d"; done
+    # berth's per-prefix parent cgroups (empty once every container is gone).
+    for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    for d in "${made_dirs[@]}"; do rmdir "$d"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+secs() { echo "scale=3; ($2 - $1) / 1000000000" | bc | sed 's/^\./0./'; }
+timed() {  # timed cmd... -> seconds on stdout; the command's output goes to $work/last.log
+    local t0 t1
+    t0=$(now_ns)
+    if ! "$@" >"$work/last.log" 2>&1; then
+        echo "failed: $*" >&2
+        tail -5 "$work/last.log" >&2
+        echo "fail"
+        return 0
+    fi
+    t1=$(now_ns)
+    secs "$t0" "$t1"
+}
+cpu_secs() {  # cpu_secs cmd... -> user+sys seconds of the command (not of daemons it starts)
+    local TIMEFORMAT='%3U %3S' t
+    t=$({ time "$@" >/dev/null 2>&1; } 2>&1)
+    echo "$t" | awk '{printf "%.3f\n", $1 + $2}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# --- the peers -----------------------------------------------------------
+docker_cli() { docker -H "unix://$work/docker.sock" "$@"; }
+echo '{}' >"$work/daemon.json"
+dockerd --config-file "$work/daemon.json" --data-root "$work/docker" \
+    --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+    -H "unix://$work/docker.sock" --bridge none --iptables=false --ip6tables=false \
+    >"$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+
+# podman: private store, runtime dirs and CNI config through its config files.
+mkdir -p "$work/podman-tmp" "$work/cni"
+cat >"$work/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$work/podman"
+runroot = "$work/podman-run"
+EOF
+cat >"$work/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "none"
+tmp_dir = "$work/podman-tmp"
+[network]
+network_backend = "cni"
+network_config_dir = "$work/cni"
+EOF
+export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
+
+# The same image for everyone: berth's built-in busybox.
+"$berth" run --rm --network none busybox true
+"$berth" save -o "$work/busybox.tar" busybox
+for _ in $(seq 1 150); do docker_cli info >/dev/null 2>&1 && break; sleep 0.2; done
+docker_cli load -i "$work/busybox.tar" >/dev/null
+podman load -i "$work/busybox.tar" >/dev/null
+
+# --- compose files ---------------------------------------------------------
+# gen NAME N KIND: KIND is "mixed" (the N table), "chain" or "flat" (the
+# SIGTERM tests, also "chain-init" and "flat-init", plus "sleep-init").
+gen() {
+    local name=$1 n=$2 kind=$3 dir=$work/files/$1
+    mkdir -p "$dir"
+    {
+        echo "services:"
+        for i in $(seq 1 "$n"); do
+            echo "  s$i:"
+            echo "    image: busybox"
+            case $kind in
+            mixed)
+                echo "    command: [\"sleep\", \"3600\"]"
+                echo "    stop_signal: SIGKILL"
+                if [ $((i % 5)) -ne 1 ]; then echo "    depends_on: [s$((i - 1))]"; fi
+                if [ $((i % 5)) -eq 0 ]; then echo "    volumes: [\"data:/data\"]"; fi
+                ;;
+            sleep-init)
+                # PID 1 ignores SIGTERM only because it is PID 1 (no handler).
+                echo "    command: [\"sleep\", \"3600\"]"
+                echo "    init: true"
+                if [ "$i" -gt 1 ]; then echo "    depends_on: [s$((i - 1))]"; fi
+                ;;
+            *)
+                echo "    command: [\"sh\", \"-c\", \"trap '' TERM; sleep 3600\"]"
+                case $kind in chain*) if [ "$i" -gt 1 ]; then echo "    depends_on: [s$((i - 1))]"; fi ;; esac
+                case $kind in *-init) echo "    init: true" ;; esac
+                ;;
+            esac
+            echo "    networks: [net]"
+        done
+        echo "networks:"
+        echo "  net: {}"
+        if [ "$kind" = mixed ]; then
+            echo "volumes:"
+            echo "  data: {}"
+        fi
+    } >"$dir/compose.yaml"
+    echo "$dir/compose.yaml"
+}
+
+# Each tool as `TOOL ACTION PROJECT FILE`.
+tool_berth() {
+    case $1 in
+    up) "$berth" compose up -d -p "$2" -f "$3" ;;
+    down) "$berth" compose down -v -p "$2" -f "$3" ;;
+    esac
+}
+tool_docker() {
+    case $1 in
+    up) DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" up -d ;;
+    down) DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" down -v ;;
+    esac
+}
+tool_podman() {
+    case $1 in
+    up) podman-compose -p "$2" -f "$3" up -d ;;
+    down) podman-compose -p "$2" -f "$3" down -v ;;
+    esac
+}
+
+# Warm-up (page cache, first network): one service, up and down, per tool.
+f=$(gen warm 1 mixed)
+for t in berth docker podman; do
+    "tool_$t" up warm "$f" >/dev/null 2>&1 || true
+    "tool_$t" down warm "$f" >/dev/null 2>&1 || true
+done
+
+declare -A R
+for n in $sizes; do
+    f=$(gen "n$n" "$n" mixed)
+    for t in berth docker podman; do
+        if [ "$t" = podman ] && [ "$n" -gt "$podman_max" ]; then
+            R[$t,up,$n]="skip"
+            R[$t,down,$n]="skip"
+            continue
+        fi
+        R[$t,up,$n]=$(timed "tool_$t" up "n$n" "$f")
+        if [ "$t" = berth ]; then
+            for _ in 1 2 3 4 5; do timed tool_berth up "n$n" "$f"; done >"$work/noop"
+            R[berth,noop,$n]=$(median <"$work/noop")
+            R[berth,noopcpu,$n]=$(cpu_secs tool_berth up "n$n" "$f")
+        fi
+        R[$t,down,$n]=$(timed "tool_$t" down "n$n" "$f")
+        echo "N=$n $t: up ${R[$t,up,$n]} s, down ${R[$t,down,$n]} s" >&2
+    done
+done
+
+# SIGTERM-ignoring PID 1: `down` of 10 services (the default 10 s grace period).
+sigterm_down() {  # sigterm_down TOOL KIND -> seconds of `down`
+    local f
+    f=$(gen "sig-$2" 10 "$2")
+    "tool_$1" up "sig-$2" "$f" >/dev/null 2>&1 || { echo "fail"; return 0; }
+    sleep 1  # let every shell install its trap before the signal comes
+    timed "tool_$1" down "sig-$2" "$f"
+}
+for kind in chain flat chain-init sleep-init; do
+    R[berth,sig,$kind]=$(sigterm_down berth "$kind")
+    echo "SIGTERM $kind berth: ${R[berth,sig,$kind]} s" >&2
+done
+for t in docker podman; do
+    if [ "$sigterm_peers" = 1 ]; then
+        R[$t,sig,chain]=$(sigterm_down "$t" chain)
+    else
+        R[$t,sig,chain]="skip"
+    fi
+    echo "SIGTERM chain $t: ${R[$t,sig,chain]} s" >&2
+done
+
+# --- report ----------------------------------------------------------------
+ratio() {  # ratio A B -> A/B with one decimal, or "-"
+    case "$1$2" in *skip* | *fail* | "") echo "-"; return ;; esac
+    echo "scale=1; $1 / $2" | bc | sed 's/^\./0./'
+}
+ms() { case $1 in skip | fail) echo "$1" ;; *) echo "scale=0; $1 * 1000 / 1" | bc ;; esac; }
+echo
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+echo "versions: $("$berth" version 2>/dev/null | head -1), $(docker-compose version --short 2>/dev/null), podman-compose $(dpkg-query -W -f='${Version}' podman-compose)"
+echo
+echo "| N | berth up -d | docker-compose up -d | podman-compose up -d | berth down | docker-compose down | podman-compose down | berth no-op up (CPU) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for n in $sizes; do
+    echo "| $n | ${R[berth,up,$n]} s | ${R[docker,up,$n]} s | ${R[podman,up,$n]} s | ${R[berth,down,$n]} s | ${R[docker,down,$n]} s | ${R[podman,down,$n]} s | $(ms "${R[berth,noop,$n]}") ms ($(ms "${R[berth,noopcpu,$n]}") ms) |"
+done
+echo
+echo "| down of 10 services, PID 1 ignores SIGTERM (10 s grace) | berth | docker-compose | podman-compose |"
+echo "| --- | --- | --- | --- |"
+echo "| one depends_on chain (10 levels) | ${R[berth,sig,chain]} s | ${R[docker,sig,chain]} s | ${R[podman,sig,chain]} s |"
+echo "| independent | ${R[berth,sig,flat]} s | | |"
+echo "| chain, \`init: true\`, \`trap '' TERM\` in the command | ${R[berth,sig,chain-init]} s | | |"
+echo "| chain, \`init: true\`, \`sleep 3600\` | ${R[berth,sig,sleep-init]} s | | |"
+echo
+top=${sizes##* }
+echo "ratios and targets:"
+for n in $sizes; do
+    echo "  N=$n up -d: docker-compose/berth $(ratio "${R[docker,up,$n]}" "${R[berth,up,$n]}")x, podman-compose/berth $(ratio "${R[podman,up,$n]}" "${R[berth,up,$n]}")x; down: docker-compose/berth $(ratio "${R[docker,down,$n]}" "${R[berth,down,$n]}")x"
+done
+echo "  up -d N=$top: docker-compose/berth $(ratio "${R[docker,up,$top]}" "${R[berth,up,$top]}")x (target >= 10x), berth ${R[berth,up,$top]} s (target < 0.9 s)"
+echo "  no-op up N=$top: $(ms "${R[berth,noop,$top]}") ms wall, $(ms "${R[berth,noopcpu,$top]}") ms CPU (target < 50 ms)"
+echo "  SIGTERM chain of 10: $(ratio "${R[berth,sig,chain]}" 10) grace periods (target <= 10, one per level); independent: $(ratio "${R[berth,sig,flat]}" 10) (target 1)"
+echo "  init: true: ${R[berth,sig,sleep-init]} s with sleep as the child (target < 1 s); ${R[berth,sig,chain-init]} s when the command itself ignores TERM"

@@ -19,6 +19,7 @@
 #include "cli/output.hpp"
 #include "cli/commands.hpp"
 #include "cli/volume_usage.hpp"
+#include "common/fs.hpp"
 #include "common/scope_exit.hpp"
 #include "common/unique_fd.hpp"
 #include "engine/containers/network.hpp"
@@ -366,8 +367,9 @@ json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& re
 namespace {
 
 std::string read_proc(pid_t pid, const char* what) {
-    std::ifstream in(fmt::format("/proc/{}/{}", pid, what), std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Not an ifstream: a read error (ESRCH from an exiting process) would throw.
+    auto text = fs::read_file(fmt::format("/proc/{}/{}", pid, what));
+    return text ? *text : std::string();
 }
 
 }  // namespace

@@ -4,8 +4,9 @@
 #include <time.h>
 
 #include <fmt/format.h>
-#include <fstream>
 #include <sstream>
+
+#include "common/fs.hpp"
 
 namespace berth::engine::containers {
 
@@ -92,8 +93,13 @@ uint64_t process_start_time(pid_t pid) {
     if (pid <= 0) {
         return 0;
     }
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Not an ifstream: libstdc++ throws from underflow when read() fails, and
+    // reading a process that is exiting fails with ESRCH.
+    auto read = fs::read_file(fmt::format("/proc/{}/stat", pid));
+    if (!read) {
+        return 0;
+    }
+    const std::string& text = *read;
     // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
     auto close = text.rfind(')');
     if (close == std::string::npos) {

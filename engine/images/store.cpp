@@ -345,6 +345,26 @@ Result<json> ImageStore::read_table() const {
     return t;
 }
 
+Result<std::shared_ptr<const json>> ImageStore::table_view() const {
+    struct stat st {};
+    if (::stat(table_path(paths_).c_str(), &st) == 0 && table_cache_.table &&
+        st.st_dev == table_cache_.dev && st.st_ino == table_cache_.ino &&
+        st.st_size == table_cache_.size &&
+        st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec == table_cache_.mtime_ns) {
+        return table_cache_.table;
+    }
+    auto t = read_table();
+    if (!t) {
+        return std::move(t).error();
+    }
+    auto shared = std::make_shared<const json>(std::move(*t));
+    if (st.st_ino != 0) {
+        table_cache_ = {st.st_dev, st.st_ino, st.st_size,
+                        st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, shared};
+    }
+    return shared;
+}
+
 Result<void> ImageStore::write_table(const json& table) {
     if (failpoint("images_table_write")) {
         return Error(Errc::internal, "failpoint images_table_write");
@@ -419,9 +439,16 @@ Result<Digest> ImageStore::put_blob(std::string_view data, const std::string& ex
 }
 
 Result<Image> ImageStore::load_image(const std::string& id, const json& entry) const {
-    auto cfg_text = read_blob(id);
-    if (!cfg_text) {
-        return std::move(cfg_text).error().wrap(fmt::format("image {}", id));
+    std::shared_ptr<const std::string> cfg_text;
+    if (auto it = config_cache_.find(id); it != config_cache_.end()) {
+        cfg_text = it->second;
+    } else {
+        auto text = read_blob(id);
+        if (!text) {
+            return std::move(text).error().wrap(fmt::format("image {}", id));
+        }
+        cfg_text = std::make_shared<const std::string>(std::move(*text));
+        config_cache_[id] = cfg_text;
     }
     auto pc = parse_config(*cfg_text);
     if (!pc) {
@@ -447,15 +474,15 @@ Result<Image> ImageStore::load_image(const std::string& id, const json& entry) c
 }
 
 Result<Image> ImageStore::find(std::string_view ref) {
-    auto table = read_table();
+    auto table = table_view();
     if (!table) {
         return std::move(table).error();
     }
-    auto m = match(*table, ref);
+    auto m = match(**table, ref);
     if (!m) {
         return std::move(m).error();
     }
-    return load_image(m->id, (*table)["images"][m->id]);
+    return load_image(m->id, (**table)["images"][m->id]);
 }
 
 Result<Image> ImageStore::resolve(std::string_view ref) {

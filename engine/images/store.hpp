@@ -24,6 +24,8 @@
 //
 // Thread-safety: one ImageStore per thread; several processes may share a root.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -204,8 +206,22 @@ private:
                                 const std::vector<nlohmann::json>& removed,
                                 std::vector<std::string>* lines);
 
+    /// The table as last read, reused while the file is the same (same inode,
+    /// size and mtime: every write renames a new file into place).
+    Result<std::shared_ptr<const nlohmann::json>> table_view() const;
+
     Paths paths_;
     StoreOptions options_;
+    struct TableCache {
+        dev_t dev = 0;
+        ino_t ino = 0;
+        off_t size = -1;
+        int64_t mtime_ns = 0;
+        std::shared_ptr<const nlohmann::json> table;
+    };
+    mutable TableCache table_cache_;
+    /// Parsed config blobs by image id (content-addressed, so never stale).
+    mutable std::map<std::string, std::shared_ptr<const std::string>> config_cache_;
 };
 
 /// The name the built-in image is stored under.

@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -19,11 +21,15 @@
 #include "cli/compose_project.hpp"
 #include "cli/container_support.hpp"
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
+#include "compose/dry_run.hpp"
 #include "compose/labels.hpp"
 #include "compose/loader.hpp"
 #include "compose/orchestrator.hpp"
 #include "engine/containers/logfile.hpp"
+#include "engine/images/store.hpp"
 #include "netns/network.hpp"
+#include "volumes/volume_store.hpp"
 
 extern char** environ;
 
@@ -34,8 +40,16 @@ namespace {
 namespace ec = engine::containers;
 namespace lb = compose::labels;
 
+/// `--progress`, `--ansi` and `--dry-run` of up and down.
+struct OutputFlags {
+    std::string progress;  ///< empty: COMPOSE_PROGRESS, else auto
+    std::string ansi;      ///< empty: COMPOSE_ANSI, else auto
+    bool dry_run = false;
+};
+
 struct UpFlags {
     ProjectFlags project;
+    OutputFlags output;
     bool detach = false;
     bool force_recreate = false;
     bool no_recreate = false;
@@ -56,6 +70,7 @@ struct UpFlags {
 
 struct DownFlags {
     ProjectFlags project;
+    OutputFlags output;
     bool volumes = false;
     bool remove_orphans = false;
     int timeout = -1;
@@ -92,15 +107,138 @@ Result<compose::Project> load_or_name(const ProjectFlags& f) {
     return project;
 }
 
-void print_progress(std::string_view kind, std::string_view name, std::string_view status) {
-    std::fprintf(stderr, " %.*s %.*s  %.*s\n", static_cast<int>(kind.size()), kind.data(),
-                 static_cast<int>(name.size()), name.data(), static_cast<int>(status.size()),
-                 status.data());
-    std::fflush(stderr);
+/// The progress printer of up/down on stderr, styled by --progress and --ansi
+/// (or COMPOSE_PROGRESS and COMPOSE_ANSI) and whether stderr is a terminal.
+Result<std::unique_ptr<ProgressPrinter>> progress_printer(const OutputFlags& f) {
+    auto setting = [](const std::string& flag, const char* env) {
+        const char* v = std::getenv(env);
+        return !flag.empty() ? flag : (v != nullptr && *v != '\0' ? std::string(v) : "auto");
+    };
+    auto mode = parse_progress_mode(setting(f.progress, "COMPOSE_PROGRESS"));
+    if (!mode) {
+        return std::move(mode).error();
+    }
+    auto ansi = parse_ansi_mode(setting(f.ansi, "COMPOSE_ANSI"));
+    if (!ansi) {
+        return std::move(ansi).error();
+    }
+    const char* term = std::getenv("TERM");
+    const char* no_color = std::getenv("NO_COLOR");
+    auto style = resolve_progress_style(*mode, *ansi, ::isatty(2) != 0,
+                                        term != nullptr ? term : "",
+                                        no_color != nullptr && *no_color != '\0');
+    struct winsize ws {};
+    if (::ioctl(2, TIOCGWINSZ, &ws) == 0) {
+        style.rows = ws.ws_row;
+    }
+    return std::make_unique<ProgressPrinter>(
+        style,
+        [](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stderr);
+            std::fflush(stderr);
+        },
+        [] { return ProgressPrinter::Clock::now(); }, f.dry_run);
 }
 
-void print_warning(std::string_view message) {
-    std::fprintf(stderr, "WARN[0000] %.*s\n", static_cast<int>(message.size()), message.data());
+void add_output_flags(CLI::App* cmd, OutputFlags& f) {
+    cmd->add_option("--progress", f.progress,
+                    "Set type of progress output (auto, tty, plain, json, quiet)");
+    cmd->add_option("--ansi", f.ansi,
+                    "Control when to print ANSI control characters (\"never\"|\"always\"|"
+                    "\"auto\")");
+    cmd->add_flag("--dry-run", f.dry_run, "Execute command in dry run mode");
+}
+
+/// The containers of `project` as the planner sees them.
+Result<std::vector<compose::ObservedContainer>> observe_containers(const Paths& paths,
+                                                                  const std::string& project,
+                                                                  bool oneoff) {
+    auto list = compose::project_containers(paths, project, oneoff);
+    if (!list) {
+        return std::move(list).error();
+    }
+    std::vector<compose::ObservedContainer> out;
+    auto label_of = [](const ec::ContainerRecord& rec, std::string_view key) {
+        auto it = rec.config.labels.find(std::string(key));
+        return it == rec.config.labels.end() ? std::string() : it->second;
+    };
+    for (const auto& pc : *list) {
+        compose::ObservedContainer o;
+        o.id = pc.record.id;
+        o.name = pc.record.name;
+        o.service = pc.service;
+        o.number = pc.number;
+        o.config_hash = label_of(pc.record, lb::config_hash);
+        o.image_id = pc.record.image_id;
+        o.running = pc.state.status == ec::Status::running ||
+                    pc.state.status == ec::Status::restarting ||
+                    pc.state.status == ec::Status::paused;
+        o.oneoff = label_of(pc.record, lb::oneoff) == "True";
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+/// What exists now for a dry run: the project's containers, all networks and
+/// volumes, and with `project` the local image id of each service (never
+/// pulled or seeded).
+Result<compose::DryRunObserved> observe(const Paths& paths, const compose::Project& project,
+                                        bool oneoff) {
+    compose::DryRunObserved out;
+    auto containers = observe_containers(paths, project.name, oneoff);
+    if (!containers) {
+        return std::move(containers).error();
+    }
+    out.containers = std::move(*containers);
+    auto nets = netns::read_networks(paths);
+    if (!nets) {
+        return std::move(nets).error();
+    }
+    for (const auto& n : *nets) {
+        out.networks.push_back({n.name, n.labels});
+    }
+    auto vstore = volumes::VolumeStore::open(paths);
+    if (!vstore) {
+        return std::move(vstore).error();
+    }
+    auto vols = vstore->list();
+    if (!vols) {
+        return std::move(vols).error();
+    }
+    for (const auto& v : *vols) {
+        out.volumes.push_back({v.name, v.labels});
+    }
+    auto images = engine::images::ImageStore::open(paths);
+    for (const auto& [name, svc] : project.services) {
+        if (!images || svc.image.empty()) {
+            continue;
+        }
+        if (auto image = images->find(svc.image)) {
+            out.image_ids[name] = image->id;
+        }
+    }
+    return out;
+}
+
+/// Prints a dry run's plan through `printer`, orphans as a warning.
+void print_dry_run(ProgressPrinter& printer, const compose::DryRun& plan) {
+    for (const auto& step : plan.steps) {
+        printer.event(step.kind, step.name,
+                      step.reason.empty() ? step.action
+                                          : fmt::format("{} ({})", step.action, step.reason));
+    }
+    if (!plan.orphans.empty()) {
+        std::string names;
+        for (const auto& n : plan.orphans) {
+            names += (names.empty() ? "" : " ") + n;
+        }
+        printer.warning(fmt::format("Found orphan containers ([{}]) for this project. If you "
+                                    "removed or renamed this service in your compose file, you "
+                                    "can run this command with the --remove-orphans flag to "
+                                    "clean it up.",
+                                    names));
+    }
+    printer.finish();
 }
 
 int fail(const Error& error) {
@@ -159,7 +297,8 @@ void kill_all(const Paths& paths, const compose::Project& project,
 /// "service-1  | " prefix until they all exit; the first SIGINT/SIGTERM stops
 /// them gracefully, the second kills them. With abort_on_exit, the first
 /// container to exit stops all of them.
-int attach_logs(const Paths& paths, const compose::Project& project, const AttachOptions& ao) {
+int attach_logs(const Paths& paths, const compose::Project& project, const AttachOptions& ao,
+                ProgressPrinter& printer) {
     auto list = compose::project_containers(paths, project.name);
     if (!list) {
         return fail(list.error());
@@ -271,9 +410,11 @@ int attach_logs(const Paths& paths, const compose::Project& project, const Attac
                                          : "Gracefully stopping... (press Ctrl+C again to "
                                            "force)\n");
             stopper = std::thread([&] {
-                auto r = compose::stop(paths, project.name, services, ao.timeout, print_progress);
+                auto r = compose::stop(paths, project.name, services, ao.timeout,
+                                       printer.callback());
+                printer.finish();
                 if (!r) {
-                    print_warning(r.error().message());
+                    printer.warning(r.error().message());
                 }
                 stop_following.store(true);
             });
@@ -319,12 +460,17 @@ Result<std::map<std::string, int>> parse_scale(const std::vector<std::string>& v
 }
 
 int run_up(const Context& ctx, const UpFlags& f) {
+    auto printer = progress_printer(f.output);
+    if (!printer) {
+        return fail(printer.error());
+    }
+    auto& progress = **printer;
     auto project = load(f.project);
     if (!project) {
         return fail(project.error());
     }
     for (const auto& w : project->warnings) {
-        print_warning(w);
+        progress.warning(w);
     }
     auto scale = parse_scale(f.scale);
     if (!scale) {
@@ -346,7 +492,7 @@ int run_up(const Context& ctx, const UpFlags& f) {
     // Services with `build:` get their image here: always with --build, else
     // only when it is not in the store yet (as Compose does); never with --no-build.
     name_built_images(*project);
-    if (!f.no_build) {
+    if (!f.no_build && !f.output.dry_run) {
         ComposeBuildOptions bo;
         bo.only_missing = !f.build;
         if (const char* lim = std::getenv("COMPOSE_PARALLEL_LIMIT")) {
@@ -377,18 +523,34 @@ int run_up(const Context& ctx, const UpFlags& f) {
         opts.parallel_limit = std::max(1, std::atoi(limit));
     }
     auto paths = ctx.paths();
-    auto r = compose::up(paths, *project, opts, engine_hooks(paths), print_progress,
-                         print_warning);
+    if (f.output.dry_run) {
+        auto observed = observe(paths, *project, false);
+        if (!observed) {
+            return fail(observed.error());
+        }
+        auto plan = compose::dry_run_up(*project, opts, *observed);
+        if (!plan) {
+            return fail(plan.error());
+        }
+        print_dry_run(progress, *plan);
+        return 0;
+    }
+    Result<void> r;
+    {
+        ProgressTicker ticker(progress, std::chrono::milliseconds(100));
+        r = compose::up(paths, *project, opts, engine_hooks(paths), progress.callback(),
+                        [&progress](std::string_view w) { progress.warning(w); });
+        if (r && f.wait && !f.no_start) {
+            r = compose::wait_healthy(paths, *project, opts.services,
+                                      std::chrono::seconds(std::max(f.wait_timeout, 0)),
+                                      progress.callback());
+        }
+    }
+    progress.finish();
     if (!r) {
         return fail(r.error());
     }
     if (f.wait && !f.no_start) {
-        auto w = compose::wait_healthy(paths, *project, opts.services,
-                                       std::chrono::seconds(std::max(f.wait_timeout, 0)),
-                                       print_progress);
-        if (!w) {
-            return fail(w.error());
-        }
         return 0;
     }
     if (f.detach || f.no_start) {
@@ -400,10 +562,15 @@ int run_up(const Context& ctx, const UpFlags& f) {
     ao.abort_on_exit = f.abort_on_exit;
     ao.exit_code_from = f.exit_code_from;
     ao.timeout = f.timeout;
-    return attach_logs(paths, *project, ao);
+    return attach_logs(paths, *project, ao, progress);
 }
 
 int run_down(const Context& ctx, const DownFlags& f) {
+    auto printer = progress_printer(f.output);
+    if (!printer) {
+        return fail(printer.error());
+    }
+    auto& progress = **printer;
     auto project = load_or_name(f.project);
     if (!project) {
         return fail(project.error());
@@ -412,7 +579,21 @@ int run_down(const Context& ctx, const DownFlags& f) {
     opts.volumes = f.volumes;
     opts.remove_orphans = f.remove_orphans;
     opts.timeout = f.timeout;
-    auto r = compose::down(ctx.paths(), *project, opts, print_progress, print_warning);
+    if (f.output.dry_run) {
+        auto observed = observe(ctx.paths(), *project, true);
+        if (!observed) {
+            return fail(observed.error());
+        }
+        print_dry_run(progress, compose::dry_run_down(*project, opts, *observed));
+        return 0;
+    }
+    Result<void> r;
+    {
+        ProgressTicker ticker(progress, std::chrono::milliseconds(100));
+        r = compose::down(ctx.paths(), *project, opts, progress.callback(),
+                          [&progress](std::string_view w) { progress.warning(w); });
+    }
+    progress.finish();
     if (!r) {
         return fail(r.error());
     }
@@ -594,6 +775,7 @@ void define_up(CLI::App* cmd, Context& ctx) {
     cmd->add_option("--attach", f->attach, "Restrict attaching to the specified services")
         ->expected(1);
     cmd->add_option("services", f->services, "Services to start");
+    add_output_flags(cmd, f->output);
     cmd->callback([f, &ctx] { ctx.exit_code = run_up(ctx, *f); });
 }
 
@@ -604,6 +786,7 @@ void define_down(CLI::App* cmd, Context& ctx) {
     cmd->add_flag("--remove-orphans", f->remove_orphans,
                   "Remove containers for services not defined in the Compose file");
     cmd->add_option("-t,--timeout", f->timeout, "Shutdown timeout in seconds");
+    add_output_flags(cmd, f->output);
     cmd->callback([f, &ctx] { ctx.exit_code = run_down(ctx, *f); });
 }
 

@@ -146,6 +146,8 @@ private:
     /// Reads once from `from` into the log and to `to`; false when nothing was read.
     bool forward(int from, std::string_view stream, int to);
     [[noreturn]] void exit_now(int code);
+    /// Compiled seccomp filters are cached under the runtime root.
+    runtime::Options runtime_options() const { return {paths_.run_root / "seccomp"}; }
 
     Paths paths_;
     std::string id_;
@@ -257,7 +259,7 @@ void Supervisor::start_probe() {
     stdio.err = w.get();
     Probe probe;
     probe.start = now_rfc3339();
-    auto started = runtime::exec(pid_, config_, process, stdio);
+    auto started = runtime::exec(pid_, config_, process, stdio, runtime_options());
     if (!started) {
         HealthResult res{probe.start, now_rfc3339(), -1, started.error().message()};
         state_.health_log.push_back(res);
@@ -448,7 +450,7 @@ Result<void> Supervisor::start_container() {
         }
     }
     auto started = record_.config.runtime.empty()
-                       ? runtime::run(store_->dir(id_) / "bundle", id_, stdio)
+                       ? runtime::run(store_->dir(id_) / "bundle", id_, stdio, runtime_options())
                        : run_external(stdio);
     if (!started) {
         out_r_.reset();

@@ -40,7 +40,7 @@ namespace berth::engine::runtime {
 namespace {
 
 namespace stdfs = std::filesystem;
-using detail::SeccompCtx;
+using detail::SeccompProgram;
 
 /// What a failing child sends back before it exits.
 struct ChildError {
@@ -322,7 +322,7 @@ void reopen_null_stdio() {
 /// The common tail of run() and exec(), in the final process, with the
 /// container's root already in place: user, cwd, rlimits, capabilities,
 /// no_new_privs, seccomp, then execve. Returns only on failure.
-Error finish_and_exec(const Process& proc, const SeccompCtx* seccomp, const std::string& hostname,
+Error finish_and_exec(const Process& proc, const SeccompProgram* seccomp, const std::string& hostname,
                       const std::vector<Rlimit>& rlimits) {
     (void)hostname;
     reopen_null_stdio();
@@ -515,7 +515,7 @@ uint64_t ns_flag(const std::string& type) {
 
 /// The container's first process, between clone3 and execve.
 [[noreturn]] void container_init(const Spec& spec, const stdfs::path& bundle, const Stdio& stdio,
-                                 int sync_fd, int err_fd, const SeccompCtx* seccomp) {
+                                 int sync_fd, int err_fd, const SeccompProgram* seccomp) {
     auto fail = [&](Error e) { child_fail(err_fd, e); };
     char go = 0;
     if (::read(sync_fd, &go, 1) != 1) {
@@ -604,7 +604,8 @@ void kill_and_reap(pid_t pid, int pidfd) {
 
 }  // namespace
 
-Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdio& stdio) {
+Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdio& stdio,
+                    const Options& options) {
     auto config = read_json(bundle / "config.json");
     if (!config) {
         return std::move(config).error().wrap(fmt::format("run container {}", id));
@@ -618,9 +619,9 @@ Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdi
         return Error(Errc::unsupported,
                      fmt::format("run container {}: joining an existing pid namespace", id));
     }
-    std::optional<SeccompCtx> seccomp;
+    std::optional<SeccompProgram> seccomp;
     if (spec->linux.seccomp) {
-        auto sc = detail::build_seccomp(*spec->linux.seccomp);
+        auto sc = detail::compile_seccomp(*spec->linux.seccomp, options.seccomp_cache);
         if (!sc) {
             return std::move(sc).error().wrap(fmt::format("run container {}", id));
         }
@@ -707,7 +708,7 @@ Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdi
 }
 
 Result<Started> exec(pid_t init_pid, const nlohmann::json& config,
-                     const nlohmann::json& process, const Stdio& stdio) {
+                     const nlohmann::json& process, const Stdio& stdio, const Options& options) {
     auto spec = parse_spec(config);
     if (!spec) {
         return std::move(spec).error().wrap("exec");
@@ -721,9 +722,9 @@ Result<Started> exec(pid_t init_pid, const nlohmann::json& config,
     }
     std::vector<Rlimit> rlimits = process.contains("rlimits") ? proc->rlimits
                                                               : spec->process.rlimits;
-    std::optional<SeccompCtx> seccomp;
+    std::optional<SeccompProgram> seccomp;
     if (spec->linux.seccomp) {
-        auto sc = detail::build_seccomp(*spec->linux.seccomp);
+        auto sc = detail::compile_seccomp(*spec->linux.seccomp, options.seccomp_cache);
         if (!sc) {
             return std::move(sc).error().wrap("exec");
         }

@@ -43,6 +43,13 @@ struct Started {
     UniqueFd pidfd;   ///< pidfd_open(pid), CLOEXEC; owned by the caller
 };
 
+/// What the caller lets run() and exec() keep between calls.
+struct Options {
+    /// A root-only directory (under the runtime root) where compiled seccomp
+    /// filters are cached by profile hash; empty: compile at every call.
+    std::filesystem::path seccomp_cache;
+};
+
 /// Creates the container described by `bundle`/config.json with id `id`:
 /// namespaces, cgroup (linux.cgroupsPath + linux.resources; v1 or v2 chosen at
 /// run time), rootfs and mounts, pivot_root, masked/read-only paths, devices,
@@ -53,7 +60,8 @@ struct Started {
 /// Errc::permission_denied for one that cannot be executed (126), other
 /// classes for setup failures (125). On failure nothing is left behind (no
 /// cgroup, no process).
-Result<Started> run(const std::filesystem::path& bundle, const std::string& id, const Stdio& stdio);
+Result<Started> run(const std::filesystem::path& bundle, const std::string& id, const Stdio& stdio,
+                    const Options& options = {});
 
 /// Starts `process` (an OCI "process" object) inside the running container whose
 /// init is `init_pid`: joins its namespaces (user, mnt, pid, net, ipc, uts,
@@ -61,7 +69,7 @@ Result<Started> run(const std::filesystem::path& bundle, const std::string& id, 
 /// of `process`, chdirs to process.cwd (verified inside the rootfs) and execs.
 /// `config` is the container's config.json (for the cgroup path and defaults).
 Result<Started> exec(pid_t init_pid, const nlohmann::json& config, const nlohmann::json& process,
-                     const Stdio& stdio);
+                     const Stdio& stdio, const Options& options = {});
 
 /// Sends `signal` to every process of the container (through its cgroup), or
 /// only to the init when `all` is false.

@@ -1,9 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/runtime/internal/seccomp.hpp"
 
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/digest.hpp"
+#include "common/fs.hpp"
+#include "common/unique_fd.hpp"
 
 namespace berth::engine::runtime::detail {
 namespace {
@@ -140,6 +156,177 @@ Result<SeccompCtx> build_seccomp(const Seccomp& spec) {
 int load_seccomp(const SeccompCtx& ctx) {
     int rc = seccomp_load(ctx.get());
     return rc < 0 ? -rc : 0;
+}
+
+namespace {
+
+/// What libseccomp's seccomp_load passes to seccomp(2) for these spec flags
+/// (no_new_privs is never set by libseccomp here: CTL_NNP is off).
+unsigned int load_flags(const Seccomp& spec) {
+    unsigned int flags = 0;
+    for (const auto& f : spec.flags) {
+        if (f == "SECCOMP_FILTER_FLAG_LOG") {
+            flags |= SECCOMP_FILTER_FLAG_LOG;
+        } else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") {
+            flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        } else if (f == "SECCOMP_FILTER_FLAG_TSYNC") {
+            flags |= SECCOMP_FILTER_FLAG_TSYNC;
+        }
+    }
+    return flags;
+}
+
+/// Everything the generated program depends on: the spec, the libseccomp
+/// version (code generation) and the kernel (the API level libseccomp
+/// detects, the native architecture).
+std::string cache_key(const Seccomp& spec) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& r : spec.syscalls) {
+        nlohmann::json args = nlohmann::json::array();
+        for (const auto& a : r.args) {
+            args.push_back({a.index, a.value, a.value_two, a.op});
+        }
+        rules.push_back({r.names, r.action, r.errno_ret ? static_cast<int64_t>(*r.errno_ret) : -1,
+                         args});
+    }
+    const scmp_version* v = seccomp_version();
+    utsname u{};
+    ::uname(&u);
+    nlohmann::json key = {
+        "berth-seccomp-bpf-1",
+        fmt::format("{}.{}.{}", v->major, v->minor, v->micro),
+        std::string(u.release) + " " + u.version + " " + u.machine,
+        spec.default_action,
+        spec.default_errno_ret ? static_cast<int64_t>(*spec.default_errno_ret) : -1,
+        spec.architectures,
+        spec.flags,
+        rules,
+    };
+    return Digest::of(key.dump()).str().substr(7);
+}
+
+/// Cache file: magic, flags, instruction count, sha256 of the instructions,
+/// then the instructions.
+constexpr char cache_magic[8] = {'b', 'e', 'r', 't', 'h', 'b', 'p', 'f'};
+struct CacheHeader {
+    char magic[8];
+    uint32_t flags;
+    uint32_t count;
+    char checksum[64];
+};
+
+std::string_view insn_bytes(const std::vector<sock_filter>& insns) {
+    return {reinterpret_cast<const char*>(insns.data()), insns.size() * sizeof(sock_filter)};
+}
+
+std::optional<SeccompProgram> read_cached(const std::filesystem::path& file, unsigned int flags) {
+    auto text = fs::read_file(file);
+    if (!text || text->size() < sizeof(CacheHeader)) {
+        return std::nullopt;
+    }
+    CacheHeader h{};
+    std::memcpy(&h, text->data(), sizeof h);
+    size_t body = text->size() - sizeof h;
+    if (std::memcmp(h.magic, cache_magic, sizeof h.magic) != 0 || h.flags != flags ||
+        h.count == 0 || h.count > BPF_MAXINSNS || body != h.count * sizeof(sock_filter)) {
+        return std::nullopt;
+    }
+    SeccompProgram p;
+    p.flags = flags;
+    p.insns.resize(h.count);
+    std::memcpy(p.insns.data(), text->data() + sizeof h, body);
+    if (Digest::of(insn_bytes(p.insns)).hex() != std::string_view(h.checksum, sizeof h.checksum)) {
+        return std::nullopt;
+    }
+    return p;
+}
+
+void write_cached(const std::filesystem::path& file, const SeccompProgram& p) {
+    CacheHeader h{};
+    std::memcpy(h.magic, cache_magic, sizeof h.magic);
+    h.flags = p.flags;
+    h.count = static_cast<uint32_t>(p.insns.size());
+    auto sum = Digest::of(insn_bytes(p.insns));
+    std::memcpy(h.checksum, sum.hex().data(), sizeof h.checksum);
+    std::string data(reinterpret_cast<const char*>(&h), sizeof h);
+    data.append(insn_bytes(p.insns));
+    // Regenerated on demand: atomic, no fsync.
+    auto ignored = fs::write_atomic(file, data, 0600, fs::Durability::process_crash);
+    (void)ignored;
+}
+
+/// Only a directory of ours that nobody else can write to is used (a missing
+/// one is created 0700).
+bool cache_dir_trusted(const std::filesystem::path& dir) {
+    if (!fs::make_dirs(dir, 0700)) {
+        return false;
+    }
+    struct stat st {};
+    return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+           (st.st_mode & 022) == 0;
+}
+
+}  // namespace
+
+Result<SeccompProgram> compile_seccomp(const Seccomp& spec, const std::filesystem::path& cache_dir) {
+    const unsigned int flags = load_flags(spec);
+    std::filesystem::path file;
+    if (!cache_dir.empty() && cache_dir_trusted(cache_dir)) {
+        file = cache_dir / (cache_key(spec) + ".bpf");
+        if (auto cached = read_cached(file, flags)) {
+            return std::move(*cached);
+        }
+    }
+    auto ctx = build_seccomp(spec);
+    if (!ctx) {
+        return std::move(ctx).error();
+    }
+    // libseccomp 2.5 exports to a file descriptor only: a memfd holds it.
+    int mfd = ::memfd_create("berth-seccomp", MFD_CLOEXEC);
+    if (mfd < 0) {
+        int err = errno;
+        return Error::from_errno(err, "seccomp: create memfd");
+    }
+    UniqueFd mem(mfd);
+    if (int rc = seccomp_export_bpf(ctx->get(), mem.get()); rc != 0) {
+        return Error::from_errno(-rc, "seccomp: export filter");
+    }
+    off_t size = ::lseek(mem.get(), 0, SEEK_CUR);
+    if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0 ||
+        size / static_cast<off_t>(sizeof(sock_filter)) > BPF_MAXINSNS) {
+        return Error(Errc::invalid_argument,
+                     fmt::format("seccomp: filter of {} bytes cannot be loaded", size));
+    }
+    SeccompProgram p;
+    p.flags = flags;
+    p.insns.resize(static_cast<size_t>(size) / sizeof(sock_filter));
+    if (::pread(mem.get(), p.insns.data(), static_cast<size_t>(size), 0) != size) {
+        int err = errno;
+        return Error::from_errno(err, "seccomp: read exported filter");
+    }
+    if (!file.empty()) {
+        write_cached(file, p);
+    }
+    return p;
+}
+
+int load_seccomp(const SeccompProgram& program) {
+    sock_fprog prog{};
+    prog.len = static_cast<unsigned short>(program.insns.size());
+    prog.filter = const_cast<sock_filter*>(program.insns.data());
+    long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &prog);
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc > 0) {
+        return ESRCH;  // TSYNC: another thread could not be synchronised
+    }
+    int err = errno;
+    if (err == ENOSYS && program.flags == 0 &&
+        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0) {
+        return 0;
+    }
+    return err == ENOSYS ? errno : err;
 }
 
 }  // namespace berth::engine::runtime::detail

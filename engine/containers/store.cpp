@@ -65,6 +65,18 @@ std::string generate_name() {
     return fmt::format("{}_{}", left[rng() % left.size()], right[rng() % right.size()]);
 }
 
+namespace {
+
+/// True when `dir`/record.json holds the record of container `id`. Records are
+/// replaced by rename, so a process never sees a partial one; only a power
+/// loss can leave one empty or torn.
+bool record_is_readable(const std::filesystem::path& dir, const std::string& id) {
+    auto j = read_json(dir / "record.json");
+    return j && j->is_object() && j->value("id", "") == id;
+}
+
+}  // namespace
+
 Result<ContainerStore> ContainerStore::open(const Paths& paths) {
     for (const auto& d : {paths.containers(), paths.root / "names"}) {
         if (auto r = fs::make_dirs(d, 0700); !r) {
@@ -74,13 +86,16 @@ Result<ContainerStore> ContainerStore::open(const Paths& paths) {
     return ContainerStore(paths);
 }
 
-Result<void> ContainerStore::reserve_name(const std::string& name, const std::string& id) const {
+Result<void> ContainerStore::reserve_name(const std::string& name, const std::string& id,
+                                          bool durable) const {
     auto path = paths_.root / "names" / name;
     for (int attempt = 0; attempt < 2; ++attempt) {
         int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0) {
             auto written = ::write(fd, id.data(), id.size());
-            ::fsync(fd);
+            if (durable) {
+                ::fsync(fd);
+            }
             ::close(fd);
             if (written != static_cast<ssize_t>(id.size())) {
                 ::unlink(path.c_str());
@@ -95,9 +110,9 @@ Result<void> ContainerStore::reserve_name(const std::string& name, const std::st
         auto owner = fs::read_file(path);
         std::string owner_id = owner ? *owner : std::string();
         // A reservation whose container record does not exist is left over from a
-        // crash between reserving and writing the record: reclaim it.
-        if (owner_id.size() == 64 &&
-            std::filesystem::exists(paths_.container(owner_id) / "record.json")) {
+        // crash between reserving and writing the record: reclaim it. So is one
+        // whose record a power loss left torn (an unsynced --rm record).
+        if (owner_id.size() == 64 && record_is_readable(paths_.container(owner_id), owner_id)) {
             return Error(Errc::conflict,
                          fmt::format("Conflict. The container name \"/{}\" is already in use by "
                                      "container \"{}\". You have to remove (or rename) that "
@@ -135,7 +150,7 @@ Result<ContainerRecord> ContainerStore::create(ContainerRecord record) {
                 record.name += fmt::format("{}", attempt);
             }
         }
-        auto r = reserve_name(record.name, record.id);
+        auto r = reserve_name(record.name, record.id, !record.config.auto_remove);
         if (r) {
             break;
         }
@@ -149,7 +164,9 @@ Result<ContainerRecord> ContainerStore::create(ContainerRecord record) {
         undo_name();
         return std::move(r).error();
     }
-    if (auto r = write_json(dir / "record.json", record); !r) {
+    auto durability =
+        record.config.auto_remove ? fs::Durability::process_crash : fs::Durability::durable;
+    if (auto r = write_json(dir / "record.json", record, -1, 0644, durability); !r) {
         undo_name();
         auto ignored = fs::remove_tree(dir);
         (void)ignored;

@@ -48,6 +48,11 @@ public:
 
     /// Reserves `record.name` (or a generated one when empty) and writes the
     /// record. Errc::conflict when the name is in use, with Docker's message.
+    /// The record and the name survive a power loss (fsync), except for an
+    /// auto-remove (--rm) container: its record lives only as long as its
+    /// process, which a power loss ends, so it is written atomically without
+    /// fsync. A record or name left torn by a power loss is never taken as a
+    /// live container: its name can be reserved again.
     Result<ContainerRecord> create(ContainerRecord record);
 
     /// Finds a container by full id, unique id prefix, or name.
@@ -75,7 +80,7 @@ public:
 
 private:
     explicit ContainerStore(Paths paths) : paths_(std::move(paths)) {}
-    Result<void> reserve_name(const std::string& name, const std::string& id) const;
+    Result<void> reserve_name(const std::string& name, const std::string& id, bool durable) const;
     Paths paths_;
 };
 

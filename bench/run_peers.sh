@@ -103,7 +103,7 @@ podman_cli run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1
 conmon=$(podman_cli inspect -f '{{.State.ConmonPid}}' bench-mem)
 conmon_pss=$(pss_kib "$conmon")
 
-echo "runs per tool: $n (median wall time of run --rm --network none busybox true)"
+echo "runs per tool: $n (median wall time of run --rm --network none busybox true); load average $(cut -d" " -f1-3 /proc/loadavg)"
 printf "%-28s %10s\n" "berth" "$b ms" "docker" "$d ms" "podman" "$p ms" "crun (bundle)" "$c ms" "/bin/true (fork+exec)" "$t ms"
 echo "berth / crun:   $(echo "scale=2; $b / $c" | bc)x   (target <= 1.5x)"
 echo "docker / berth: $(echo "scale=1; $d / $b" | bc)x   (target >= 10x)"

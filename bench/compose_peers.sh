@@ -192,7 +192,10 @@ tool_berth() {
 tool_docker() {
     case $1 in
     up) DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" up -d ;;
-    down) DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" down -v ;;
+    # docker 20.10 may refuse to remove a network whose endpoints it is still
+    # releasing ("has active endpoints"): a user runs down again, so does this.
+    down) DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" down -v ||
+        DOCKER_HOST=unix://$work/docker.sock docker-compose -p "$2" -f "$3" down -v ;;
     esac
 }
 tool_podman() {

@@ -1298,6 +1298,13 @@ Result<void> Builder::do_copy(State& s, const Instruction& inst, bool add) {
     if (!flags) {
         return at(inst, flags.error());
     }
+    for (const char* labs : {"exclude", "parents"}) {
+        if (flags->count(labs) != 0) {
+            return at(inst.line, Errc::unsupported,
+                      fmt::format("{} --{} (a dockerfile labs feature) is not supported by berth",
+                                  add ? "ADD" : "COPY", labs));
+        }
+    }
     auto flag = [&](const char* n) -> std::optional<std::string> {
         auto it = flags->find(n);
         if (it == flags->end() || it->second.empty()) {

@@ -374,6 +374,16 @@ TEST_CASE("build: RUN --mount binds cannot write to their source or the host (ro
     auto r = sh(s, "mount:1", "cat /seen /copied; test -e /x || echo no-x; "
                               "test -e /t || echo no-t; test -e /cache || echo no-cache");
     CHECK(r.out == "r\nfrom context\nno-x\nno-t\nno-cache\n");
+    // A mount target below a symlink that points at a host path: resolved
+    // inside the rootfs (where that path does not exist), so the step fails
+    // cleanly and the host directory is untouched.
+    c.write("Dockerfile", "FROM mount:1\nRUN ln -s " + victim.native() +
+                              " /link2 && echo linked\n"
+                              "RUN --mount=type=tmpfs,target=/link2/x touch /link2/x/f\n");
+    auto sym = s.berth({"build", "-q", c.dir.native()});
+    INFO(sym.err);
+    CHECK(sym.exit_code != 0);
+    CHECK(sym.err.find("Dockerfile:3:") != std::string::npos);
     std::ifstream in(victim / "file");
     std::string content((std::istreambuf_iterator<char>(in)), {});
     CHECK(content == "keep\n");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -86,5 +87,74 @@ struct AddressPlan {
 
 /// Validates "aa:bb:cc:dd:ee:ff" (unicast); returns it lower-cased.
 [[nodiscard]] Result<std::string> parse_mac(std::string_view text);
+
+/// An IPv6 address, 16 bytes in network order.
+struct Ipv6 {
+    std::array<uint8_t, 16> bytes{};
+
+    /// Parses RFC 4291 text ("fd00::2"; no zone, no brackets); Errc::invalid_argument
+    /// otherwise.
+    [[nodiscard]] static Result<Ipv6> parse(std::string_view text);
+    /// RFC 5952 text ("fd00::2").
+    [[nodiscard]] std::string str() const;
+    auto operator<=>(const Ipv6&) const = default;
+};
+
+/// An IPv6 prefix such as fd00:1::/64; `addr` keeps host bits as given.
+struct Ipv6Prefix {
+    Ipv6 addr;
+    int length = 0;
+
+    /// Parses "addr/n" (n in 0..128); Errc::invalid_argument otherwise.
+    [[nodiscard]] static Result<Ipv6Prefix> parse(std::string_view text);
+    [[nodiscard]] std::string str() const;
+    /// The prefix with host bits cleared.
+    [[nodiscard]] Ipv6 network() const;
+    [[nodiscard]] bool contains(const Ipv6& ip) const;
+    [[nodiscard]] bool overlaps(const Ipv6Prefix& other) const;
+    [[nodiscard]] bool is_canonical() const { return addr == network(); }
+    auto operator<=>(const Ipv6Prefix&) const = default;
+};
+
+/// The IPv6 default pool, as Docker derives it (moby c395a33, RFC 4193
+/// section 3.2.2): a ULA /48 `fdXX:XXXX:XXXX::/48` whose 40-bit global id is
+/// taken from a digest of `seed` (berth passes its state root, so the pool
+/// is stable for one installation and differs between installations). Pure.
+[[nodiscard]] Ipv6Prefix default_pool6(std::string_view seed);
+
+/// Picks the first /64 of `pool` that overlaps none of `taken` (other
+/// networks' IPv6 subnets and the host's IPv6 routes; ::/0 and fe80::/10
+/// are ignored). Errc::unavailable when the pool is exhausted. Pure.
+[[nodiscard]] Result<Ipv6Prefix> allocate_subnet6(const Ipv6Prefix& pool,
+                                                  const std::vector<Ipv6Prefix>& taken);
+
+/// The IPv6 address plan of one network.
+struct AddressPlan6 {
+    Ipv6Prefix subnet;
+    Ipv6 gateway;
+    std::optional<Ipv6Prefix> ip_range;  ///< dynamic addresses only from here
+};
+
+/// Validates an IPv6 subnet (canonical, prefix length 16..120), gateway
+/// (default: the subnet's ::1) and ip-range, naming the network. Pure.
+[[nodiscard]] Result<AddressPlan6> make_address_plan6(std::string_view network_name,
+                                                      const Ipv6Prefix& subnet,
+                                                      const std::optional<std::string>& gateway,
+                                                      const std::optional<std::string>& ip_range);
+
+/// Picks the lowest free address of `plan` (from the ip-range if set),
+/// never the subnet-router anycast address (host bits zero) or the gateway,
+/// searching at most 65536 candidates. Errc::unavailable when none is free.
+/// Pure.
+[[nodiscard]] Result<Ipv6> allocate_address6(std::string_view network_name,
+                                             const AddressPlan6& plan,
+                                             const std::vector<Ipv6>& used);
+
+/// Checks a static IPv6 address (`--ip6`, compose `ipv6_address`): inside the
+/// subnet, not reserved, not in `used`. Errc::invalid_argument or
+/// Errc::conflict naming the network. Pure.
+[[nodiscard]] Result<Ipv6> check_static_address6(std::string_view network_name,
+                                                 const AddressPlan6& plan, std::string_view ip,
+                                                 const std::vector<Ipv6>& used);
 
 }  // namespace berth::netns

@@ -70,6 +70,13 @@ std::optional<DnsQuery> parse_dns_query(std::string_view p) {
 
 std::string build_dns_response(std::string_view packet, const DnsQuery& query, uint8_t rcode,
                                const std::vector<uint32_t>& a_records, uint32_t ttl) {
+    return build_dns_response(packet, query, rcode, a_records, {}, ttl);
+}
+
+std::string build_dns_response(std::string_view packet, const DnsQuery& query, uint8_t rcode,
+                               const std::vector<uint32_t>& a_records,
+                               const std::vector<std::array<uint8_t, 16>>& aaaa_records,
+                               uint32_t ttl) {
     std::string out;
     put16(out, query.id);
     // QR, opcode copied, AA, RD copied, RA.
@@ -77,7 +84,7 @@ std::string build_dns_response(std::string_view packet, const DnsQuery& query, u
                                            (query.flags & 0x0100) | 0x0080 | (rcode & 0x0f));
     put16(out, flags);
     put16(out, 1);
-    put16(out, static_cast<uint16_t>(a_records.size()));
+    put16(out, static_cast<uint16_t>(a_records.size() + aaaa_records.size()));
     put16(out, 0);
     put16(out, 0);
     out.append(packet.substr(12, query.question_end - 12));
@@ -88,6 +95,14 @@ std::string build_dns_response(std::string_view packet, const DnsQuery& query, u
         put32(out, ttl);
         put16(out, 4);
         put32(out, ip);
+    }
+    for (const auto& ip : aaaa_records) {
+        put16(out, 0xc00c);
+        put16(out, dns_type_aaaa);
+        put16(out, 1);
+        put32(out, ttl);
+        put16(out, 16);
+        out.append(reinterpret_cast<const char*>(ip.data()), ip.size());
     }
     return out;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The DNS resolver process (`berth __resolver`): answers on each DNS-enabled
-// network's gateway address, forwards other names to the host's resolvers.
+// The DNS resolver process (`berth __resolver`): answers A and AAAA queries on
+// each DNS-enabled network's gateway address, over UDP and TCP, and forwards
+// other names to the host's resolvers over the same transport.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 
 #include <boost/asio.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -30,6 +32,7 @@
 namespace berth::netns {
 
 namespace asio = boost::asio;
+using asio::ip::tcp;
 using asio::ip::udp;
 
 namespace detail {
@@ -67,6 +70,9 @@ void collect(const Network& n, std::string_view name, LookupResult& out) {
             if (auto ip = Ipv4::parse(ep.ipv4)) {
                 out.ipv4.push_back(ip->value);
             }
+            if (auto ip6 = Ipv6::parse(ep.ipv6); ip6 && n.ipv6) {
+                out.ipv6.push_back(ip6->bytes);
+            }
         }
     }
 }
@@ -103,6 +109,8 @@ LookupResult lookup_name(const std::vector<Network>& networks, const std::string
     }
     std::sort(out.ipv4.begin(), out.ipv4.end());
     out.ipv4.erase(std::unique(out.ipv4.begin(), out.ipv4.end()), out.ipv4.end());
+    std::sort(out.ipv6.begin(), out.ipv6.end());
+    out.ipv6.erase(std::unique(out.ipv6.begin(), out.ipv6.end()), out.ipv6.end());
     return out;
 }
 
@@ -168,9 +176,16 @@ Result<void> ensure_resolver(const Paths& paths) {
 
 namespace {
 
+/// Sends one response back to whoever asked (a UDP peer or a TCP stream).
+using Respond = std::function<void(std::string)>;
+
+/// Largest DNS message over TCP (RFC 1035 4.2.2: a 16-bit length prefix).
+constexpr size_t max_tcp_message = 65535;
+
 struct Listener {
-    explicit Listener(asio::io_context& io) : socket(io) {}
+    explicit Listener(asio::io_context& io) : socket(io), acceptor(io) {}
     udp::socket socket;
+    tcp::acceptor acceptor;  ///< DNS over TCP on the same address (RFC 7766)
     std::string network_id;
     bool internal = false;
     std::array<char, 4096> buf{};
@@ -266,6 +281,7 @@ private:
             if (w == want.end() || w->second->id != it->second->network_id) {
                 boost::system::error_code ec;
                 it->second->socket.close(ec);
+                it->second->acceptor.close(ec);
                 it = listeners_.erase(it);
             } else {
                 it->second->internal = w->second->internal;
@@ -287,6 +303,16 @@ private:
             if (!ec) {
                 l->socket.bind(udp::endpoint(addr, 53), ec);
             }
+            if (!ec) {
+                l->acceptor.open(tcp::v4(), ec);
+            }
+            if (!ec) {
+                l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+                l->acceptor.bind(tcp::endpoint(addr, 53), ec);
+            }
+            if (!ec) {
+                l->acceptor.listen(64, ec);
+            }
             if (ec) {
                 // The bridge address may not be up yet, or an old resolver is
                 // still exiting: retried on the next tick.
@@ -295,6 +321,7 @@ private:
             }
             listeners_[gw] = l;
             receive(l);
+            accept(l);
         }
     }
 
@@ -324,6 +351,7 @@ private:
         for (auto& [gw, l] : listeners_) {
             boost::system::error_code ec;
             l->socket.close(ec);
+            l->acceptor.close(ec);
         }
         listeners_.clear();
         io_.stop();
@@ -337,55 +365,225 @@ private:
                     return;
                 }
                 if (!ec) {
-                    answer(l, std::string(l->buf.data(), n), l->peer);
+                    const udp::endpoint peer = l->peer;
+                    std::weak_ptr<Listener> weak = l;
+                    answer(*l, std::string(l->buf.data(), n), peer.address().to_v4().to_uint(),
+                           false, [weak, peer](std::string data) {
+                               auto self = weak.lock();
+                               if (!self || data.empty() || !self->socket.is_open()) {
+                                   return;
+                               }
+                               boost::system::error_code sec;
+                               self->socket.send_to(asio::buffer(data), peer, 0, sec);
+                           });
                 }
                 receive(l);
             });
     }
 
-    void reply(const std::shared_ptr<Listener>& l, const std::string& data,
-               const udp::endpoint& to) {
-        if (data.empty() || !l->socket.is_open()) {
-            return;
-        }
-        boost::system::error_code ec;
-        l->socket.send_to(asio::buffer(data), to, 0, ec);
+    /// One DNS-over-TCP client: length-prefixed queries answered in order
+    /// until the client closes or stays idle for 10 s.
+    struct TcpSession : std::enable_shared_from_this<TcpSession> {
+        TcpSession(tcp::socket s, asio::io_context& io) : socket(std::move(s)), idle(io) {}
+        tcp::socket socket;
+        asio::steady_timer idle;
+        std::array<uint8_t, 2> len{};
+        std::string body;
+        std::string out;
+    };
+
+    void accept(const std::shared_ptr<Listener>& l) {
+        l->acceptor.async_accept([this, l](const boost::system::error_code& ec, tcp::socket s) {
+            if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
+                return;
+            }
+            if (!ec) {
+                auto session = std::make_shared<TcpSession>(std::move(s), io_);
+                read_tcp(l, session);
+            }
+            accept(l);
+        });
     }
 
-    void answer(const std::shared_ptr<Listener>& l, const std::string& packet,
-                const udp::endpoint& from) {
+    void read_tcp(const std::shared_ptr<Listener>& l, const std::shared_ptr<TcpSession>& t) {
+        t->idle.expires_after(std::chrono::seconds(10));
+        t->idle.async_wait([t](const boost::system::error_code& ec) {
+            if (!ec) {
+                boost::system::error_code cec;
+                t->socket.close(cec);
+            }
+        });
+        asio::async_read(
+            t->socket, asio::buffer(t->len), [this, l, t](const boost::system::error_code& ec, size_t) {
+                if (ec) {
+                    t->idle.cancel();
+                    return;
+                }
+                size_t n = (size_t{t->len[0]} << 8) | t->len[1];
+                t->body.assign(n, '\0');
+                asio::async_read(
+                    t->socket, asio::buffer(t->body),
+                    [this, l, t](const boost::system::error_code& rec, size_t) {
+                        if (rec) {
+                            t->idle.cancel();
+                            return;
+                        }
+                        boost::system::error_code pec;
+                        auto peer = t->socket.remote_endpoint(pec);
+                        uint32_t source = pec ? 0 : peer.address().to_v4().to_uint();
+                        answer(*l, t->body, source, true, [this, l, t](std::string data) {
+                            if (data.empty() || data.size() > max_tcp_message) {
+                                boost::system::error_code cec;
+                                t->socket.close(cec);
+                                return;
+                            }
+                            t->out.clear();
+                            t->out.push_back(static_cast<char>(data.size() >> 8));
+                            t->out.push_back(static_cast<char>(data.size() & 0xff));
+                            t->out += data;
+                            asio::async_write(t->socket, asio::buffer(t->out),
+                                              [this, l, t](const boost::system::error_code& wec,
+                                                           size_t) {
+                                                  if (!wec) {
+                                                      read_tcp(l, t);
+                                                  }
+                                              });
+                        });
+                    });
+            });
+    }
+
+    void answer(const Listener& l, const std::string& packet, uint32_t source, bool over_tcp,
+                const Respond& respond) {
         auto q = detail::parse_dns_query(packet);
         if (!q) {
-            reply(l, detail::build_dns_error(packet, detail::dns_rcode_formerr), from);
+            respond(detail::build_dns_error(packet, detail::dns_rcode_formerr));
             return;
         }
         if (((q->flags >> 11) & 0xf) != 0) {
-            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_notimp, {}), from);
+            respond(detail::build_dns_response(packet, *q, detail::dns_rcode_notimp, {}));
             return;
         }
-        auto found = detail::lookup_name(networks_, l->network_id,
-                                         from.address().to_v4().to_uint(), q->name);
+        auto found = detail::lookup_name(networks_, l.network_id, source, q->name);
         if (found.known) {
+            // A known name without addresses of the asked type is NODATA
+            // (NOERROR, no answers), never NXDOMAIN: the name exists.
             std::vector<uint32_t> a;
+            std::vector<std::array<uint8_t, 16>> aaaa;
             if (q->qtype == detail::dns_type_a || q->qtype == 255) {
                 a = found.ipv4;
             }
-            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_noerror, a), from);
+            if (q->qtype == detail::dns_type_aaaa || q->qtype == 255) {
+                aaaa = found.ipv6;
+            }
+            respond(detail::build_dns_response(packet, *q, detail::dns_rcode_noerror, a, aaaa));
             return;
         }
-        if (l->internal) {
+        if (l.internal) {
             // Internal networks never reach outside, not even by DNS (CVE-2024-29018).
-            reply(l, detail::build_dns_response(packet, *q, detail::dns_rcode_refused, {}), from);
+            respond(detail::build_dns_response(packet, *q, detail::dns_rcode_refused, {}));
             return;
         }
-        forward(l, packet, *q, from, 0);
+        if (over_tcp) {
+            forward_tcp(packet, *q, respond, 0);
+        } else {
+            forward(packet, *q, respond, 0);
+        }
     }
 
-    void forward(const std::shared_ptr<Listener>& l, const std::string& packet,
-                 const detail::DnsQuery& q, const udp::endpoint& client, size_t index) {
+    /// Forwards a query that came over TCP to the upstreams over TCP, one
+    /// after the other, each bounded by 2 s.
+    void forward_tcp(const std::string& packet, const detail::DnsQuery& q, const Respond& respond,
+                     size_t index) {
         if (index >= upstreams_.size()) {
-            reply(l, detail::build_dns_response(packet, q, detail::dns_rcode_servfail, {}),
-                  client);
+            respond(detail::build_dns_response(packet, q, detail::dns_rcode_servfail, {}));
+            return;
+        }
+        struct Op {
+            explicit Op(asio::io_context& io) : socket(io), timer(io) {}
+            tcp::socket socket;
+            asio::steady_timer timer;
+            std::string out;
+            std::array<uint8_t, 2> len{};
+            std::string body;
+            bool done = false;
+        };
+        auto op = std::make_shared<Op>(io_);
+        op->out.push_back(static_cast<char>(packet.size() >> 8));
+        op->out.push_back(static_cast<char>(packet.size() & 0xff));
+        op->out += packet;
+        auto next = [this, op, packet, q, respond, index] {
+            if (op->done) {
+                return;
+            }
+            op->done = true;
+            op->timer.cancel();
+            boost::system::error_code cec;
+            op->socket.close(cec);
+            forward_tcp(packet, q, respond, index + 1);
+        };
+        op->timer.expires_after(std::chrono::seconds(2));
+        op->timer.async_wait([next](const boost::system::error_code& tec) {
+            if (!tec) {
+                next();
+            }
+        });
+        const auto& up = upstreams_[index];
+        op->socket.async_connect(
+            tcp::endpoint(up.address(), up.port()),
+            [op, next, respond](const boost::system::error_code& ec) {
+                if (op->done) {
+                    return;
+                }
+                if (ec) {
+                    next();
+                    return;
+                }
+                asio::async_write(
+                    op->socket, asio::buffer(op->out),
+                    [op, next, respond](const boost::system::error_code& wec, size_t) {
+                        if (op->done) {
+                            return;
+                        }
+                        if (wec) {
+                            next();
+                            return;
+                        }
+                        asio::async_read(
+                            op->socket, asio::buffer(op->len),
+                            [op, next, respond](const boost::system::error_code& lec, size_t) {
+                                if (op->done) {
+                                    return;
+                                }
+                                if (lec) {
+                                    next();
+                                    return;
+                                }
+                                op->body.assign((size_t{op->len[0]} << 8) | op->len[1], '\0');
+                                asio::async_read(
+                                    op->socket, asio::buffer(op->body),
+                                    [op, next, respond](const boost::system::error_code& bec,
+                                                        size_t) {
+                                        if (op->done) {
+                                            return;
+                                        }
+                                        if (bec) {
+                                            next();
+                                            return;
+                                        }
+                                        op->done = true;
+                                        op->timer.cancel();
+                                        respond(op->body);
+                                    });
+                            });
+                    });
+            });
+    }
+
+    void forward(const std::string& packet, const detail::DnsQuery& q, const Respond& respond,
+                 size_t index) {
+        if (index >= upstreams_.size()) {
+            respond(detail::build_dns_response(packet, q, detail::dns_rcode_servfail, {}));
             return;
         }
         struct Op {
@@ -405,11 +603,11 @@ private:
             op->socket.send(asio::buffer(packet), 0, ec);
         }
         if (ec) {
-            forward(l, packet, q, client, index + 1);
+            forward(packet, q, respond, index + 1);
             return;
         }
         op->timer.expires_after(std::chrono::seconds(2));
-        op->timer.async_wait([this, op, l, packet, q, client, index](
+        op->timer.async_wait([this, op, packet, q, respond, index](
                                  const boost::system::error_code& tec) {
             if (tec || op->done) {
                 return;
@@ -417,18 +615,17 @@ private:
             op->done = true;
             boost::system::error_code cec;
             op->socket.close(cec);
-            forward(l, packet, q, client, index + 1);
+            forward(packet, q, respond, index + 1);
         });
         op->socket.async_receive(
-            asio::buffer(op->buf), [this, op, l, client](const boost::system::error_code& rec,
-                                                         size_t n) {
+            asio::buffer(op->buf), [op, respond](const boost::system::error_code& rec, size_t n) {
                 if (op->done) {
                     return;
                 }
                 op->done = true;
                 op->timer.cancel();
                 if (!rec) {
-                    reply(l, std::string(op->buf.data(), n), client);
+                    respond(std::string(op->buf.data(), n));
                 }
             });
     }

@@ -3,6 +3,7 @@
 
 // DNS wire format, just what the resolver needs (RFC 1035). Pure.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,13 @@ struct DnsQuery {
 [[nodiscard]] std::string build_dns_response(std::string_view packet, const DnsQuery& query,
                                              uint8_t rcode, const std::vector<uint32_t>& a_records,
                                              uint32_t ttl = 600);
+
+/// The same with AAAA records too (16-byte addresses in network order),
+/// after the A records. With neither, NOERROR means NODATA: the name exists.
+[[nodiscard]] std::string build_dns_response(
+    std::string_view packet, const DnsQuery& query, uint8_t rcode,
+    const std::vector<uint32_t>& a_records,
+    const std::vector<std::array<uint8_t, 16>>& aaaa_records, uint32_t ttl = 600);
 
 /// A header-only error response (FORMERR) for a packet that did not parse;
 /// empty when even the id is missing.

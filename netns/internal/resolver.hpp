@@ -18,6 +18,7 @@ namespace berth::netns::detail {
 
 }  // namespace berth::netns::detail
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,6 +32,7 @@ namespace berth::netns::detail {
 struct LookupResult {
     bool known = false;          ///< a container, alias, hostname or id matched
     std::vector<uint32_t> ipv4;  ///< addresses (host byte order), sorted
+    std::vector<std::array<uint8_t, 16>> ipv6;  ///< IPv6 addresses, sorted
 };
 
 /// Resolves `name` for a query that arrived on the gateway of `network_id`

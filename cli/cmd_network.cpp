@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -57,14 +59,25 @@ json inspect_json(const netns::Network& n) {
     if (!n.ip_range.empty()) {
         config["IPRange"] = n.ip_range;
     }
+    json configs = json::array({config});
+    auto subnet6 = netns::Ipv6Prefix::parse(n.subnet6);
+    if (n.ipv6 && subnet6) {
+        json config6 = {{"Subnet", n.subnet6}, {"Gateway", n.gateway6}};
+        if (!n.ip_range6.empty()) {
+            config6["IPRange"] = n.ip_range6;
+        }
+        configs.push_back(config6);
+    }
     json containers = json::object();
     for (const auto& [id, ep] : n.endpoints) {
-        containers[id] = {{"Name", ep.container_name},
-                          {"EndpointID", ep.host_ifname},
-                          {"MacAddress", ep.mac},
-                          {"IPv4Address",
-                           fmt::format("{}/{}", ep.ipv4, subnet ? subnet->length : 0)},
-                          {"IPv6Address", ""}};
+        containers[id] = {
+            {"Name", ep.container_name},
+            {"EndpointID", ep.host_ifname},
+            {"MacAddress", ep.mac},
+            {"IPv4Address", fmt::format("{}/{}", ep.ipv4, subnet ? subnet->length : 0)},
+            {"IPv6Address", ep.ipv6.empty() || !subnet6
+                                ? std::string()
+                                : fmt::format("{}/{}", ep.ipv6, subnet6->length)}};
     }
     json options = n.options;
     if (n.name == netns::default_network_name) {
@@ -76,7 +89,7 @@ json inspect_json(const netns::Network& n) {
             {"Scope", "local"},
             {"Driver", n.driver},
             {"EnableIPv6", n.ipv6},
-            {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", {config}}}},
+            {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", configs}}},
             {"Internal", n.internal},
             {"Attachable", false},
             {"Ingress", false},
@@ -158,9 +171,26 @@ Result<std::map<std::string, std::string>> parse_kv(const std::vector<std::strin
     return out;
 }
 
+/// Splits the repeatable --subnet/--gateway/--ip-range values by family, as
+/// Docker accepts one IPv4 and one IPv6 value of each.
+Result<void> set_by_family(const std::vector<std::string>& values, std::string_view flag,
+                           std::optional<std::string>& v4, std::optional<std::string>& v6) {
+    for (const auto& v : values) {
+        auto& slot = v.find(':') != std::string::npos ? v6 : v4;
+        if (slot) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("{} given twice for one address family: {} and {}", flag,
+                                     *slot, v));
+        }
+        slot = v;
+    }
+    return {};
+}
+
 void add_create(CLI::App& net, Context& ctx) {
     struct Opts {
-        std::string name, driver = "bridge", subnet, gateway, ip_range;
+        std::string name, driver = "bridge";
+        std::vector<std::string> subnets, gateways, ip_ranges;
         bool internal = false, ipv6 = false;
         std::vector<std::string> labels, options;
     };
@@ -168,9 +198,10 @@ void add_create(CLI::App& net, Context& ctx) {
     auto* cmd = net.add_subcommand("create", "Create a network");
     cmd->add_option("NETWORK", o->name, "Network name")->required();
     cmd->add_option("-d,--driver", o->driver, "Driver to manage the network (bridge)");
-    cmd->add_option("--subnet", o->subnet, "Subnet in CIDR format");
-    cmd->add_option("--gateway", o->gateway, "IPv4 gateway for the subnet");
-    cmd->add_option("--ip-range", o->ip_range, "Allocate container IPs from a sub-range");
+    cmd->add_option("--subnet", o->subnets,
+                    "Subnet in CIDR format (once per address family)");
+    cmd->add_option("--gateway", o->gateways, "IPv4 or IPv6 gateway for the subnet");
+    cmd->add_option("--ip-range", o->ip_ranges, "Allocate container IPs from a sub-range");
     cmd->add_flag("--internal", o->internal, "Restrict external access to the network");
     cmd->add_flag("--ipv6", o->ipv6, "Enable IPv6 networking");
     cmd->add_option("--label", o->labels, "Set metadata on a network");
@@ -181,14 +212,14 @@ void add_create(CLI::App& net, Context& ctx) {
         netns::NetworkSpec spec;
         spec.name = o->name;
         spec.driver = o->driver;
-        if (!o->subnet.empty()) {
-            spec.subnet = o->subnet;
-        }
-        if (!o->gateway.empty()) {
-            spec.gateway = o->gateway;
-        }
-        if (!o->ip_range.empty()) {
-            spec.ip_range = o->ip_range;
+        for (auto [values, flag, v4, v6] :
+             {std::tuple{&o->subnets, "--subnet", &spec.subnet, &spec.subnet6},
+              std::tuple{&o->gateways, "--gateway", &spec.gateway, &spec.gateway6},
+              std::tuple{&o->ip_ranges, "--ip-range", &spec.ip_range, &spec.ip_range6}}) {
+            if (auto r = set_by_family(*values, flag, *v4, *v6); !r) {
+                ctx.exit_code = report(r.error());
+                return;
+            }
         }
         spec.internal = o->internal;
         spec.ipv6 = o->ipv6;
@@ -397,7 +428,7 @@ void add_prune(CLI::App& net, Context& ctx) {
 
 void add_connect(CLI::App& net, Context& ctx) {
     struct Opts {
-        std::string network, container, ip;
+        std::string network, container, ip, ip6;
         std::vector<std::string> aliases;
     };
     auto o = std::make_shared<Opts>();
@@ -406,6 +437,7 @@ void add_connect(CLI::App& net, Context& ctx) {
     cmd->add_option("CONTAINER", o->container, "Container")->required();
     cmd->add_option("--alias", o->aliases, "Add network-scoped alias for the container");
     cmd->add_option("--ip", o->ip, "IPv4 address");
+    cmd->add_option("--ip6", o->ip6, "IPv6 address");
     cmd->callback([&ctx, o] {
         auto paths = ctx.paths();
         repair(paths);
@@ -419,6 +451,9 @@ void add_connect(CLI::App& net, Context& ctx) {
         want.aliases = o->aliases;
         if (!o->ip.empty()) {
             want.ipv4 = o->ip;
+        }
+        if (!o->ip6.empty()) {
+            want.ipv6 = o->ip6;
         }
         auto ep = netns::connect(paths, *c, want);
         if (!ep) {

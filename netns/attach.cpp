@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
@@ -72,6 +73,24 @@ Result<void> ensure_bridge(Netlink& nl, const Network& n) {
     if (auto r = nl.add_address(*idx, fmt::format("{}/{}", n.gateway, subnet->length)); !r) {
         return std::move(r).error().wrap(fmt::format("network {}", n.name));
     }
+    if (n.ipv6) {
+        auto subnet6 = Ipv6Prefix::parse(n.subnet6);
+        if (!subnet6) {
+            return std::move(subnet6).error().wrap(fmt::format("network {}", n.name));
+        }
+        // Explicit: the namespace's default may have IPv6 off for new links.
+        if (auto r = detail::write_sysctl(
+                fmt::format("net/ipv6/conf/{}/disable_ipv6", n.bridge), "0");
+            !r) {
+            return std::move(r).error().wrap(fmt::format("enable IPv6 on network {}", n.name));
+        }
+        if (auto r = detail::write_sysctl("net/ipv6/conf/all/forwarding", "1"); !r) {
+            return r;
+        }
+        if (auto r = nl.add_address(*idx, fmt::format("{}/{}", n.gateway6, subnet6->length)); !r) {
+            return std::move(r).error().wrap(fmt::format("network {}", n.name));
+        }
+    }
     return nl.set_up(*idx);
 }
 
@@ -102,6 +121,15 @@ Result<void> configure_endpoint(Netlink& nl, const Network& n, const EndpointRec
     auto subnet = Ipv4Prefix::parse(n.subnet);
     if (!subnet) {
         return std::move(subnet).error();
+    }
+    const bool v6 = n.ipv6 && !ep.ipv6.empty();
+    int prefix6 = 0;
+    if (v6) {
+        auto subnet6 = Ipv6Prefix::parse(n.subnet6);
+        if (!subnet6) {
+            return std::move(subnet6).error();
+        }
+        prefix6 = subnet6->length;
     }
     auto bridge = nl.ifindex(n.bridge);
     if (!bridge) {
@@ -142,17 +170,31 @@ Result<void> configure_endpoint(Netlink& nl, const Network& n, const EndpointRec
             return std::move(idx).error();
         }
         try_sysctl(fmt::format("net/ipv6/conf/{}/accept_ra", ep.ifname), "0");
-        if (!n.ipv6) {
+        if (!v6) {
             try_sysctl(fmt::format("net/ipv6/conf/{}/disable_ipv6", ep.ifname), "1");
+        } else if (auto r = detail::write_sysctl(
+                       fmt::format("net/ipv6/conf/{}/disable_ipv6", ep.ifname), "0");
+                   !r) {
+            return r;
         }
         if (auto r = cnl->add_address(*idx, fmt::format("{}/{}", ep.ipv4, subnet->length)); !r) {
             return r;
+        }
+        if (v6) {
+            if (auto r = cnl->add_address(*idx, fmt::format("{}/{}", ep.ipv6, prefix6)); !r) {
+                return r;
+            }
         }
         if (auto r = cnl->set_up(*idx); !r) {
             return r;
         }
         if (default_route) {
-            return cnl->add_default_route(n.gateway, *idx);
+            if (auto r = cnl->add_default_route(n.gateway, *idx); !r) {
+                return r;
+            }
+            if (v6) {
+                return cnl->add_default_route(n.gateway6, *idx);
+            }
         }
         return {};
     });
@@ -300,6 +342,44 @@ Result<Network> get_network(NetworkStore& store, Netlink& nl, std::string_view n
     return created;
 }
 
+/// The IPv6 address of a new endpoint: empty on a network without IPv6
+/// (where --ip6 is an error), else the static one or the lowest free one.
+Result<std::string> choose_ipv6(const Network& n, const AttachRequest::Net& want) {
+    if (!n.ipv6) {
+        if (want.ipv6) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("network {}: IPv6 address {} given, but the network has no "
+                                     "IPv6 (create it with --ipv6)",
+                                     n.name, *want.ipv6));
+        }
+        return std::string();
+    }
+    auto subnet6 = Ipv6Prefix::parse(n.subnet6);
+    if (!subnet6) {
+        return std::move(subnet6).error().wrap(fmt::format("network {}", n.name));
+    }
+    std::optional<std::string> range6;
+    if (!n.ip_range6.empty()) {
+        range6 = n.ip_range6;
+    }
+    auto plan6 = make_address_plan6(n.name, *subnet6, n.gateway6, range6);
+    if (!plan6) {
+        return std::move(plan6).error();
+    }
+    std::vector<Ipv6> used6;
+    for (const auto& [id, ep] : n.endpoints) {
+        if (auto ip = Ipv6::parse(ep.ipv6)) {
+            used6.push_back(*ip);
+        }
+    }
+    auto ip6 = want.ipv6 ? check_static_address6(n.name, *plan6, *want.ipv6, used6)
+                         : allocate_address6(n.name, *plan6, used6);
+    if (!ip6) {
+        return std::move(ip6).error();
+    }
+    return ip6->str();
+}
+
 struct Target {
     std::string id, name, hostname;
     std::filesystem::path netns_path;
@@ -345,6 +425,10 @@ Result<Endpoint> attach_one(NetworkStore& store, Netlink& nl, const Target& c,
     if (!ip) {
         return std::move(ip).error();
     }
+    auto ip6 = choose_ipv6(*n, want);
+    if (!ip6) {
+        return std::move(ip6).error();
+    }
     EndpointRecord ep;
     ep.container_id = c.id;
     ep.container_name = c.name;
@@ -354,6 +438,8 @@ Result<Endpoint> attach_one(NetworkStore& store, Netlink& nl, const Target& c,
     ep.host_ifname = detail::host_veth_name(store.paths().prefix, c.id, n->id);
     ep.ipv4 = ip->str();
     ep.static_ip = want.ipv4.has_value();
+    ep.ipv6 = *ip6;
+    ep.static_ip6 = want.ipv6.has_value();
     ep.netns_path = c.netns_path.native();
     if (want.mac) {
         auto mac = parse_mac(*want.mac);
@@ -380,14 +466,19 @@ Result<Endpoint> attach_one(NetworkStore& store, Netlink& nl, const Target& c,
     if (auto r = configure_endpoint(nl, *n, ep, default_route && !n->internal); !r) {
         return std::move(r).error().wrap(fmt::format("connect to network {}", n->name));
     }
+    if (failpoint("netns_attach_after_veth")) {
+        auto d = nl.delete_link(ep.host_ifname);
+        (void)d;
+        return Error(Errc::internal, "failpoint netns_attach_after_veth");
+    }
     n->endpoints[c.id] = ep;
     if (auto r = store.save(*n); !r) {
         auto d = nl.delete_link(ep.host_ifname);
         (void)d;
         return std::move(r).error();
     }
-    log::netns().info("attached {} to network {} as {} ({})", c.id.substr(0, 12), n->name,
-                      ep.ifname, ep.ipv4);
+    log::netns().info("attached {} to network {} as {} ({}{}{})", c.id.substr(0, 12), n->name,
+                      ep.ifname, ep.ipv4, ep.ipv6.empty() ? "" : ", ", ep.ipv6);
     Endpoint out;
     out.network = n->name;
     out.network_id = n->id;
@@ -395,6 +486,11 @@ Result<Endpoint> attach_one(NetworkStore& store, Netlink& nl, const Target& c,
     out.ipv4 = ep.ipv4;
     out.prefix_length = subnet->length;
     out.gateway = n->gateway;
+    if (!ep.ipv6.empty()) {
+        out.ipv6 = ep.ipv6;
+        out.prefix_length6 = Ipv6Prefix::parse(n->subnet6)->length;
+        out.gateway6 = n->gateway6;
+    }
     out.mac = ep.mac;
     out.dns_server = n->dns_enabled ? n->gateway : "";
     out.ports = ep.ports;
@@ -480,13 +576,17 @@ Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& re
         }
         out.push_back(std::move(*ep));
     }
-    if (!req.ports.empty()) {
-        if (auto r = apply_rules(*store); !r) {
-            undo_all();
-            auto again = apply_rules(*store);
-            (void)again;
-            return std::move(r).error();
-        }
+    if (failpoint("netns_attach_before_ports")) {
+        undo_all();
+        return Error(Errc::internal, "failpoint netns_attach_before_ports");
+    }
+    // Published ports and the direct paths between endpoints both follow
+    // the endpoints: the ruleset changes with every attach.
+    if (auto r = apply_rules(*store); !r) {
+        undo_all();
+        auto again = apply_rules(*store);
+        (void)again;
+        return std::move(r).error();
     }
     start_resolver_if_needed(*store);
     return out;
@@ -511,7 +611,7 @@ Result<void> detach(const Paths& paths, const std::string& container_id) {
         if (it == n.endpoints.end()) {
             continue;
         }
-        changed = changed || !it->second.ports.empty();
+        changed = true;
         if (auto r = detach_one(*store, *nl, n.id, container_id); !r) {
             return std::move(r).error().wrap(fmt::format("detach container {}", container_id));
         }
@@ -560,8 +660,11 @@ Result<Endpoint> connect(const Paths& paths, const ContainerRef& container,
     if (!ep) {
         return std::move(ep).error().wrap(fmt::format("connect container {}", container.name));
     }
-    // The ruleset depends on endpoints only through published ports, and
-    // connect publishes none: no nftables transaction needed.
+    if (auto r = apply_rules(*store); !r) {
+        auto undo = detach_one(*store, *nl, ep->network_id, container.id);
+        (void)undo;
+        return std::move(r).error().wrap(fmt::format("connect container {}", container.name));
+    }
     start_resolver_if_needed(*store);
     return ep;
 }
@@ -584,11 +687,10 @@ Result<void> disconnect(const Paths& paths, std::string_view network,
         return Error(Errc::not_found, fmt::format("container {} is not connected to network {}",
                                                   container_id, n->name));
     }
-    const bool had_ports = !n->endpoints.at(container_id).ports.empty();
     if (auto r = detach_one(*store, *nl, n->id, container_id); !r) {
         return r;
     }
-    return had_ports ? apply_rules(*store) : Result<void>{};
+    return apply_rules(*store);
 }
 
 Result<std::vector<PortBinding>> container_ports(const Paths& paths,
@@ -624,10 +726,16 @@ Result<Network> create_network(const Paths& paths, const NetworkSpec& spec) {
     if (!all) {
         return std::move(all).error();
     }
+    auto routes6 = nl->ipv6_routes();
+    if (!routes6) {
+        return std::move(routes6).error();
+    }
+    routes->insert(routes->end(), routes6->begin(), routes6->end());
     std::vector<std::string> host_routes;
     for (const auto& r : *routes) {
-        bool own = std::any_of(all->begin(), all->end(),
-                               [&](const Network& n) { return n.subnet == r; });
+        bool own = std::any_of(all->begin(), all->end(), [&](const Network& n) {
+            return n.subnet == r || (!n.subnet6.empty() && n.subnet6 == r);
+        });
         if (!own) {
             host_routes.push_back(r);
         }
@@ -645,8 +753,14 @@ Result<Network> create_network(const Paths& paths, const NetworkSpec& spec) {
         (void)again;
         return std::move(e).wrap(fmt::format("create network {}", spec.name));
     };
+    if (failpoint("network_create_before_bridge")) {
+        return fail(Error(Errc::internal, "failpoint network_create_before_bridge"));
+    }
     if (auto r = ensure_bridge(*nl, *n); !r) {
         return fail(std::move(r).error());
+    }
+    if (failpoint("network_create_after_bridge")) {
+        return fail(Error(Errc::internal, "failpoint network_create_after_bridge"));
     }
     if (auto r = apply_rules(*store); !r) {
         return fail(std::move(r).error());
@@ -665,6 +779,9 @@ Result<void> remove_network(const Paths& paths, std::string_view name_or_id) {
     }
     if (auto r = store->remove(n->id); !r) {
         return r;
+    }
+    if (failpoint("network_remove_after_record")) {
+        return Error(Errc::internal, "failpoint network_remove_after_record");
     }
     auto nl = Netlink::open();
     if (!nl) {

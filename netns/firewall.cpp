@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <net/if.h>
+
 #include <fmt/format.h>
 
 #include "netns/internal/firewall.hpp"
@@ -19,10 +21,57 @@ std::string dnat_rule(const PortBinding& p, const std::string& container_ip) {
                        container_ip, p.container_port);
 }
 
+/// The netdev table: per network, one ingress chain on the host veths of its
+/// endpoints that hands a frame addressed to another endpoint of the same
+/// network (its MAC and address) straight to that endpoint's veth. Such
+/// frames never enter the bridge, so br_netfilter never passes them to the
+/// iptables FORWARD chain, whose DROP policy Docker sets on its hosts (an
+/// accept in berth's table cannot overrule a drop in another table).
+std::string render_direct(std::string_view table, const std::vector<Network>& networks,
+                          const std::function<bool(const std::string&)>& link_exists) {
+    std::string chains;
+    size_t index = 0;
+    for (const auto& n : networks) {
+        std::vector<const EndpointRecord*> eps;
+        for (const auto& [id, ep] : n.endpoints) {
+            if (!ep.host_ifname.empty() && !ep.mac.empty() &&
+                (!link_exists || link_exists(ep.host_ifname))) {
+                eps.push_back(&ep);
+            }
+        }
+        if (eps.size() < 2) {
+            continue;
+        }
+        std::string devices, rules;
+        for (const auto* ep : eps) {
+            devices += fmt::format("{}\"{}\"", devices.empty() ? "" : ", ", ep->host_ifname);
+            if (!ep->ipv4.empty()) {
+                rules += fmt::format("        ether daddr {} ip daddr {} fwd to \"{}\"\n", ep->mac,
+                                     ep->ipv4, ep->host_ifname);
+            }
+            if (n.ipv6 && !ep->ipv6.empty()) {
+                rules += fmt::format("        ether daddr {} ip6 daddr {} fwd to \"{}\"\n",
+                                     ep->mac, ep->ipv6, ep->host_ifname);
+            }
+        }
+        chains += fmt::format(
+            "    chain direct_{} {{\n        type filter hook ingress devices = {{ {} }} "
+            "priority -100; policy accept;\n{}    }}\n",
+            index++, devices, rules);
+    }
+    std::string out = fmt::format("add table netdev {0}\ndelete table netdev {0}\n", table);
+    if (!chains.empty()) {
+        out += fmt::format("table netdev {} {{\n{}}}\n", table, chains);
+    }
+    return out;
+}
+
 }  // namespace
 
-std::string render_ruleset(std::string_view table, const std::vector<Network>& networks) {
+std::string render_ruleset(std::string_view table, const std::vector<Network>& networks,
+                           const std::function<bool(const std::string&)>& link_exists) {
     std::string out = fmt::format("add table inet {0}\ndelete table inet {0}\n", table);
+    out += render_direct(table, networks, link_exists);
     if (networks.empty()) {
         return out;
     }
@@ -39,6 +88,12 @@ std::string render_ruleset(std::string_view table, const std::vector<Network>& n
         if (!n.internal) {
             postrouting +=
                 fmt::format("        ip saddr {} oifname != {} masquerade\n", n.subnet, b);
+            if (n.ipv6 && !n.subnet6.empty()) {
+                // ULA addresses are not routed outside: masquerade as Docker
+                // does with ip6tables enabled.
+                postrouting +=
+                    fmt::format("        ip6 saddr {} oifname != {} masquerade\n", n.subnet6, b);
+            }
         }
         postrouting += fmt::format("        ip saddr 127.0.0.0/8 oifname {} masquerade\n", b);
         postrouting +=
@@ -78,7 +133,9 @@ std::string render_ruleset(std::string_view table, const std::vector<Network>& n
 }
 
 Result<void> apply_firewall(std::string_view table, const std::vector<Network>& networks) {
-    return nft_apply(render_ruleset(table, networks));
+    return nft_apply(render_ruleset(table, networks, [](const std::string& name) {
+        return ::if_nametoindex(name.c_str()) != 0;
+    }));
 }
 
 }  // namespace berth::netns::detail

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link/bridge.h>
@@ -170,19 +171,26 @@ Result<void> Netlink::set_master(int ifindex, int master_ifindex) {
 }
 
 Result<void> Netlink::add_address(int ifindex, const std::string& cidr) {
-    auto local = parse_addr(cidr, AF_INET);
+    const int family = cidr.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    auto local = parse_addr(cidr, family);
     if (!local) {
         return std::move(local).error();
     }
     RtnlAddr addr(rtnl_addr_alloc());
     rtnl_addr_set_ifindex(addr.get(), ifindex);
-    rtnl_addr_set_family(addr.get(), AF_INET);
+    rtnl_addr_set_family(addr.get(), family);
     if (int err = rtnl_addr_set_local(addr.get(), local->get()); err < 0) {
         return nl_error(err, fmt::format("set address {}", cidr));
     }
+    if (family == AF_INET6) {
+        // IPAM already guarantees uniqueness on the bridge, and duplicate
+        // address detection would keep the address tentative (unusable) for
+        // about a second after the container starts.
+        rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+    }
     // Broadcast = host bits all ones, as `ip addr add ... brd +` would set.
     unsigned plen = nl_addr_get_prefixlen(local->get());
-    if (plen < 31) {
+    if (family == AF_INET && plen < 31) {
         auto* bin = static_cast<unsigned char*>(nl_addr_get_binary_addr(local->get()));
         uint32_t v = (uint32_t{bin[0]} << 24) | (uint32_t{bin[1]} << 16) |
                      (uint32_t{bin[2]} << 8) | bin[3];
@@ -201,13 +209,15 @@ Result<void> Netlink::add_address(int ifindex, const std::string& cidr) {
 }
 
 Result<void> Netlink::add_default_route(const std::string& gateway, int ifindex) {
-    auto dst = parse_addr("0.0.0.0/0", AF_INET);
-    auto gw = parse_addr(gateway, AF_INET);
+    const bool v6 = gateway.find(':') != std::string::npos;
+    const int family = v6 ? AF_INET6 : AF_INET;
+    auto dst = parse_addr(v6 ? "::/0" : "0.0.0.0/0", family);
+    auto gw = parse_addr(gateway, family);
     if (!dst || !gw) {
         return Error(Errc::invalid_argument, fmt::format("invalid gateway {}", gateway));
     }
     RtnlRoute route(rtnl_route_alloc());
-    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_family(route.get(), family);
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
@@ -224,9 +234,13 @@ Result<void> Netlink::add_default_route(const std::string& gateway, int ifindex)
     return {};
 }
 
-Result<std::vector<std::string>> Netlink::ipv4_routes() {
+Result<std::vector<std::string>> Netlink::ipv4_routes() { return routes(AF_INET); }
+
+Result<std::vector<std::string>> Netlink::ipv6_routes() { return routes(AF_INET6); }
+
+Result<std::vector<std::string>> Netlink::routes(int family) {
     nl_cache* raw = nullptr;
-    int err = rtnl_route_alloc_cache(sock_.get(), AF_INET, 0, &raw);
+    int err = rtnl_route_alloc_cache(sock_.get(), family, 0, &raw);
     if (err < 0) {
         return nl_error(err, "list routes");
     }

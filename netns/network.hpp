@@ -27,6 +27,7 @@
 #include "common/fs.hpp"
 #include "common/paths.hpp"
 #include "common/result.hpp"
+#include "netns/ipam.hpp"
 
 namespace berth::netns {
 
@@ -42,6 +43,9 @@ struct NetworkSpec {
     std::string name;
     std::string driver = "bridge";
     std::optional<std::string> subnet, gateway, ip_range;
+    /// IPv6 IPAM, used only with `ipv6`. Without subnet6 a /64 is taken from
+    /// the ULA default pool (default_pool6).
+    std::optional<std::string> subnet6, gateway6, ip_range6;
     bool internal = false;
     bool ipv6 = false;
     std::map<std::string, std::string> labels, options;
@@ -75,9 +79,11 @@ struct EndpointRecord {
     std::string ifname;       ///< inside the container: eth0, eth1, ...
     std::string host_ifname;  ///< host side of the veth pair
     std::string ipv4;         ///< address without prefix length
+    std::string ipv6;         ///< empty unless the network has IPv6
     std::string mac;
     std::string netns_path;
     bool static_ip = false;
+    bool static_ip6 = false;
     std::vector<PortBinding> ports;  ///< resolved host ports (never 0)
 };
 
@@ -91,6 +97,9 @@ struct Network {
     std::string subnet;   ///< "172.18.0.0/16"
     std::string gateway;  ///< "172.18.0.1"
     std::string ip_range;
+    std::string subnet6;   ///< "fd12:3456:789a::/64" when ipv6, else empty
+    std::string gateway6;  ///< "fd12:3456:789a::1"
+    std::string ip_range6;
     bool internal = false;
     bool ipv6 = false;
     /// False only for the default `bridge` network: no DNS by name there.
@@ -111,8 +120,9 @@ public:
     /// Creates the state directories if needed and waits for the lock.
     [[nodiscard]] static Result<NetworkStore> open(const Paths& paths);
 
-    /// Validates `spec`, allocates its subnet (avoiding `host_routes` and all
-    /// other networks) and writes the record. It does not touch the kernel
+    /// Validates `spec`, allocates its subnet (avoiding `host_routes`, IPv4
+    /// and IPv6 destinations of the host's routes, and all other networks)
+    /// and writes the record. It does not touch the kernel
     /// (see create_network). Errc::already_exists "network with name X already
     /// exists"; Errc::invalid_argument for bad input; Errc::conflict for an
     /// overlapping subnet; Errc::unavailable when the pools are exhausted.
@@ -134,6 +144,9 @@ public:
 
 private:
     NetworkStore(Paths paths, fs::FileLock lock) : paths_(std::move(paths)), lock_(std::move(lock)) {}
+    [[nodiscard]] Result<std::optional<AddressPlan6>> plan_ipv6(
+        const NetworkSpec& spec, const std::vector<Network>& all,
+        const std::vector<std::string>& host_routes) const;
     Paths paths_;
     fs::FileLock lock_;
 };
@@ -178,6 +191,8 @@ struct AttachRequest {
         std::vector<std::string> aliases;
         std::optional<std::string> ipv4;
         std::optional<std::string> mac;
+        /// Static IPv6 address (`--ip6`); only on a network with IPv6.
+        std::optional<std::string> ipv6 = std::nullopt;
     };
     std::vector<Net> networks;  ///< in order: eth0, eth1, ...
     /// Published on the first network's address.
@@ -192,6 +207,9 @@ struct Endpoint {
     std::string ipv4;          ///< address, e.g. "172.18.0.2"
     int prefix_length = 0;     ///< e.g. 16
     std::string gateway;
+    std::string ipv6;          ///< empty unless the network has IPv6
+    int prefix_length6 = 0;    ///< e.g. 64
+    std::string gateway6;
     std::string mac;
     /// The resolver address for /etc/resolv.conf (the gateway), or empty on
     /// the default `bridge` network, where the host's resolvers apply.

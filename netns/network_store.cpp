@@ -77,9 +77,11 @@ nlohmann::json to_json(const Network& n) {
                    {"ifname", e.ifname},
                    {"host_ifname", e.host_ifname},
                    {"ipv4", e.ipv4},
+                   {"ipv6", e.ipv6},
                    {"mac", e.mac},
                    {"netns_path", e.netns_path},
                    {"static_ip", e.static_ip},
+                   {"static_ip6", e.static_ip6},
                    {"ports", ports}};
     }
     return {{"schema_version", schema_version},
@@ -91,6 +93,9 @@ nlohmann::json to_json(const Network& n) {
             {"subnet", n.subnet},
             {"gateway", n.gateway},
             {"ip_range", n.ip_range},
+            {"subnet6", n.subnet6},
+            {"gateway6", n.gateway6},
+            {"ip_range6", n.ip_range6},
             {"internal", n.internal},
             {"ipv6", n.ipv6},
             {"dns_enabled", n.dns_enabled},
@@ -115,6 +120,9 @@ Result<Network> from_json(const nlohmann::json& j, const std::filesystem::path& 
         n.subnet = j.at("subnet").get<std::string>();
         n.gateway = j.at("gateway").get<std::string>();
         n.ip_range = j.value("ip_range", "");
+        n.subnet6 = j.value("subnet6", "");
+        n.gateway6 = j.value("gateway6", "");
+        n.ip_range6 = j.value("ip_range6", "");
         n.internal = j.value("internal", false);
         n.ipv6 = j.value("ipv6", false);
         n.dns_enabled = j.value("dns_enabled", true);
@@ -133,9 +141,11 @@ Result<Network> from_json(const nlohmann::json& j, const std::filesystem::path& 
             r.ifname = e.value("ifname", "");
             r.host_ifname = e.value("host_ifname", "");
             r.ipv4 = e.value("ipv4", "");
+            r.ipv6 = e.value("ipv6", "");
             r.mac = e.value("mac", "");
             r.netns_path = e.value("netns_path", "");
             r.static_ip = e.value("static_ip", false);
+            r.static_ip6 = e.value("static_ip6", false);
             if (e.contains("ports")) {
                 for (const auto& p : e.at("ports")) {
                     r.ports.push_back(port_from_json(p));
@@ -169,6 +179,71 @@ bool valid_name(std::string_view name) {
 }
 
 }  // namespace
+
+/// The IPv6 plan of a new network: nullopt without --ipv6; the given subnet
+/// (checked against other networks and host routes) or the next free /64 of
+/// the ULA default pool of this installation.
+Result<std::optional<AddressPlan6>> NetworkStore::plan_ipv6(
+    const NetworkSpec& spec, const std::vector<Network>& all,
+    const std::vector<std::string>& host_routes) const {
+    if (!spec.ipv6) {
+        if (spec.subnet6 || spec.gateway6 || spec.ip_range6) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("network {}: an IPv6 subnet, gateway or ip-range needs "
+                                     "--ipv6 (compose: enable_ipv6: true)",
+                                     spec.name));
+        }
+        return std::optional<AddressPlan6>{};
+    }
+    std::vector<std::pair<Ipv6Prefix, std::string>> taken;  // prefix, what holds it
+    for (const auto& n : all) {
+        if (auto p = Ipv6Prefix::parse(n.subnet6)) {
+            taken.emplace_back(*p, fmt::format("subnet {} of network {}", n.subnet6, n.name));
+        }
+    }
+    for (const auto& r : host_routes) {
+        auto p = Ipv6Prefix::parse(r);
+        if (p && p->length > 0 &&
+            !(p->addr.bytes[0] == 0xfe && (p->addr.bytes[1] & 0xc0) == 0x80)) {
+            taken.emplace_back(*p, fmt::format("host route {}", r));
+        }
+    }
+    Ipv6Prefix subnet;
+    if (spec.subnet6) {
+        auto s = Ipv6Prefix::parse(*spec.subnet6);
+        if (!s) {
+            return std::move(s).error().wrap(fmt::format("network {}", spec.name));
+        }
+        subnet = *s;
+        for (const auto& [p, what] : taken) {
+            if (p.overlaps(subnet)) {
+                return Error(Errc::conflict, fmt::format("network {}: subnet {} overlaps {}",
+                                                         spec.name, subnet.str(), what));
+            }
+        }
+    } else {
+        if (spec.gateway6 || spec.ip_range6) {
+            return Error(Errc::invalid_argument,
+                         fmt::format("network {}: an IPv6 gateway or ip-range needs an IPv6 "
+                                     "subnet",
+                                     spec.name));
+        }
+        std::vector<Ipv6Prefix> prefixes;
+        for (const auto& [p, what] : taken) {
+            prefixes.push_back(p);
+        }
+        auto s = allocate_subnet6(default_pool6(paths_.root.native()), prefixes);
+        if (!s) {
+            return std::move(s).error().wrap(fmt::format("network {}", spec.name));
+        }
+        subnet = *s;
+    }
+    auto plan = make_address_plan6(spec.name, subnet, spec.gateway6, spec.ip_range6);
+    if (!plan) {
+        return std::move(plan).error();
+    }
+    return std::optional<AddressPlan6>{*plan};
+}
 
 int Network::mtu() const {
     auto it = options.find(std::string(mtu_option));
@@ -272,8 +347,24 @@ Result<Network> NetworkStore::get(std::string_view name_or_id) const {
     return *found;
 }
 
-Result<Network> NetworkStore::create(const NetworkSpec& spec,
+Result<Network> NetworkStore::create(const NetworkSpec& spec_in,
                                      const std::vector<std::string>& host_routes) {
+    // An IPv6 subnet, gateway or range may arrive in the IPv4 fields (compose
+    // ipam config entries carry no family); move it to its own field.
+    NetworkSpec spec = spec_in;
+    for (auto [v4, v6] : {std::pair{&spec.subnet, &spec.subnet6},
+                          {&spec.gateway, &spec.gateway6},
+                          {&spec.ip_range, &spec.ip_range6}}) {
+        if (*v4 && v4->value().find(':') != std::string::npos) {
+            if (*v6) {
+                return Error(Errc::invalid_argument,
+                             fmt::format("network {}: two IPv6 values \"{}\" and \"{}\"",
+                                         spec.name, v4->value(), v6->value()));
+            }
+            *v6 = std::move(*v4);
+            v4->reset();
+        }
+    }
     if (!valid_name(spec.name)) {
         return Error(Errc::invalid_argument,
                      fmt::format("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] "
@@ -347,6 +438,10 @@ Result<Network> NetworkStore::create(const NetworkSpec& spec,
     if (!plan) {
         return std::move(plan).error();
     }
+    auto plan6 = plan_ipv6(spec, *all, host_routes);
+    if (!plan6) {
+        return std::move(plan6).error();
+    }
     Network n;
     n.id = random_hex_id(64);
     n.name = spec.name;
@@ -355,6 +450,11 @@ Result<Network> NetworkStore::create(const NetworkSpec& spec,
     n.subnet = plan->subnet.str();
     n.gateway = plan->gateway.str();
     n.ip_range = plan->ip_range ? plan->ip_range->str() : "";
+    if (*plan6) {
+        n.subnet6 = (*plan6)->subnet.str();
+        n.gateway6 = (*plan6)->gateway.str();
+        n.ip_range6 = (*plan6)->ip_range ? (*plan6)->ip_range->str() : "";
+    }
     n.internal = spec.internal;
     n.ipv6 = spec.ipv6;
     n.labels = spec.labels;

@@ -49,14 +49,19 @@ public:
     [[nodiscard]] Result<void> delete_link(const std::string& name);
     [[nodiscard]] Result<void> set_up(int ifindex);
     [[nodiscard]] Result<void> set_master(int ifindex, int master_ifindex);
-    /// Adds "a.b.c.d/len" to the link; an existing identical address is success.
+    /// Adds "a.b.c.d/len" or "v6addr/len" (without duplicate address
+    /// detection) to the link; an existing identical address is success.
     [[nodiscard]] Result<void> add_address(int ifindex, const std::string& cidr);
-    /// Adds a default route via `gateway` on `ifindex` in the main table.
+    /// Adds a default route via `gateway` (IPv4 or IPv6) on `ifindex` in the
+    /// main table.
     [[nodiscard]] Result<void> add_default_route(const std::string& gateway, int ifindex);
     /// Destinations of IPv4 routes in the main table ("10.0.0.0/8").
     [[nodiscard]] Result<std::vector<std::string>> ipv4_routes();
+    /// Destinations of IPv6 routes in the main table ("fd00:1::/64").
+    [[nodiscard]] Result<std::vector<std::string>> ipv6_routes();
 
 private:
+    Result<std::vector<std::string>> routes(int family);
     explicit Netlink(NlSocket s) : sock_(std::move(s)) {}
     NlSocket sock_;
 };

@@ -38,7 +38,8 @@ uint32_t ip(const char* s) { return Ipv4::parse(s)->value; }
 }  // namespace
 
 TEST_CASE("the ruleset is derived from the records only", "[netns][firewall]") {
-    CHECK(detail::render_ruleset("bt", {}) == "add table inet bt\ndelete table inet bt\n");
+    CHECK(detail::render_ruleset("bt", {}) ==
+          "add table inet bt\ndelete table inet bt\nadd table netdev bt\ndelete table netdev bt\n");
     auto a = net("a", "bt-a", "10.1.0.0/24", "10.1.0.1");
     auto b = net("b", "bt-b", "10.2.0.0/24", "10.2.0.1", true);
     auto e = ep("c1", "10.1.0.2");
@@ -124,4 +125,33 @@ TEST_CASE("DNS messages parse and answer", "[netns][dns]") {
     response[2] = '\x81';
     CHECK_FALSE(detail::parse_dns_query(response));
     CHECK(detail::build_dns_error("", detail::dns_rcode_formerr).empty());
+}
+
+TEST_CASE("endpoints of one network reach each other past the bridge", "[netns][firewall]") {
+    auto a = net("a", "bt-a", "10.1.0.0/24", "10.1.0.1");
+    auto b = net("b", "bt-b", "10.2.0.0/24", "10.2.0.1");
+    auto e1 = ep("c1", "10.1.0.2");
+    e1.host_ifname = "btv1";
+    e1.mac = "02:42:0a:01:00:02";
+    auto e2 = ep("c2", "10.1.0.3");
+    e2.host_ifname = "btv2";
+    e2.mac = "02:42:0a:01:00:03";
+    auto e3 = ep("c3", "10.2.0.2");
+    e3.host_ifname = "btv3";
+    e3.mac = "02:42:0a:02:00:02";
+    a.endpoints = {{"c1", e1}, {"c2", e2}};
+    b.endpoints = {{"c3", e3}};
+    auto rules = detail::render_ruleset("bt", {a, b});
+    CHECK(rules.find("table netdev bt {\n    chain direct_0 {\n        type filter hook ingress "
+                     "devices = { \"btv1\", \"btv2\" } priority -100; policy accept;\n"
+                     "        ether daddr 02:42:0a:01:00:02 ip daddr 10.1.0.2 fwd to \"btv1\"\n"
+                     "        ether daddr 02:42:0a:01:00:03 ip daddr 10.1.0.3 fwd to \"btv2\"\n"
+                     "    }\n}\n") != std::string::npos);
+    // A network with one endpoint needs no chain; nothing crosses networks.
+    CHECK(rules.find("btv3") == std::string::npos);
+    CHECK(rules.find("direct_1") == std::string::npos);
+    // A veth that is gone (damage, a stopping container) is left out.
+    auto without = detail::render_ruleset("bt", {a, b},
+                                          [](const std::string& name) { return name != "btv2"; });
+    CHECK(without.find("table netdev bt {") == std::string::npos);
 }

@@ -62,6 +62,7 @@ struct CreateFlags {
     std::string network = "bridge";
     std::vector<std::string> network_aliases;
     std::string ip;
+    std::string ip6;
     std::vector<std::string> publish;
     std::vector<std::string> dns;
     std::vector<std::string> dns_search;
@@ -116,6 +117,7 @@ void add_create_flags(CLI::App* cmd, CreateFlags& f) {
     cmd->add_option("--network,--net", f.network, "Connect a container to a network (bridge, host, none, container:<name|id>, or a network)");
     cmd->add_option("--network-alias", f.network_aliases, "Add network-scoped alias for the container");
     cmd->add_option("--ip", f.ip, "IPv4 address (e.g., 172.30.100.104)");
+    cmd->add_option("--ip6", f.ip6, "IPv6 address (e.g., 2001:db8::33)");
     cmd->add_option("-p,--publish", f.publish, "Publish a container's port(s) to the host");
     cmd->add_option("--dns", f.dns, "Set custom DNS servers");
     cmd->add_option("--dns-search", f.dns_search, "Set custom DNS search domains");
@@ -337,6 +339,7 @@ Result<ec::ContainerConfig> config_from_flags(const CreateFlags& f, const std::s
     c.network_mode = f.network;
     c.network_aliases = f.network_aliases;
     c.ipv4_address = f.ip;
+    c.ipv6_address = f.ip6;
     c.publish = f.publish;
     c.dns = f.dns;
     c.dns_search = f.dns_search;

@@ -164,6 +164,7 @@ void to_json(json& j, const ContainerConfig& c) {
              {"networks", c.networks},
              {"network_aliases", c.network_aliases},
              {"ipv4_address", c.ipv4_address},
+             {"ipv6_address", c.ipv6_address},
              {"publish", c.publish},
              {"dns", c.dns},
              {"dns_search", c.dns_search},
@@ -226,6 +227,7 @@ void from_json(const json& j, ContainerConfig& c) {
     c.networks = j.value("networks", S{});
     c.network_aliases = j.value("network_aliases", S{});
     c.ipv4_address = j.value("ipv4_address", "");
+    c.ipv6_address = j.value("ipv6_address", "");
     c.publish = j.value("publish", S{});
     c.dns = j.value("dns", S{});
     c.dns_search = j.value("dns_search", S{});

@@ -82,6 +82,7 @@ struct ContainerConfig {
     std::vector<std::string> networks;    ///< user-defined networks (first is network_mode)
     std::vector<std::string> network_aliases;
     std::string ipv4_address;
+    std::string ipv6_address;  ///< --ip6 on the first network ("" = allocated)
     std::vector<std::string> publish;  ///< -p specs as given
     std::vector<std::string> dns;
     std::vector<std::string> dns_search;

@@ -121,6 +121,9 @@ Result<NetworkSetup> attach_network(const Paths& paths, const ContainerRecord& r
         if (n == names.front() && !c.ipv4_address.empty()) {
             net.ipv4 = c.ipv4_address;
         }
+        if (n == names.front() && !c.ipv6_address.empty()) {
+            net.ipv6 = c.ipv6_address;
+        }
         req.networks.push_back(std::move(net));
     }
     for (const auto& p : c.publish) {
@@ -148,6 +151,9 @@ Result<NetworkSetup> attach_network(const Paths& paths, const ContainerRecord& r
     std::vector<std::pair<std::string, std::string>> own;
     for (const auto& ep : *endpoints) {
         own.emplace_back(ep.ipv4, hostname);
+        if (!ep.ipv6.empty()) {
+            own.emplace_back(ep.ipv6, hostname);
+        }
     }
     setup.hosts = container_hosts(hostname, own, c.extra_hosts);
     std::string dns = endpoints->empty() ? std::string() : endpoints->front().dns_server;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/digest.hpp"
+#include "common/duration.hpp"
 #include "common/fs.hpp"
 #include "common/json_file.hpp"
 #include "common/log.hpp"
@@ -164,49 +165,6 @@ void env_set(State& s, const std::string& name, const std::string& value) {
         env.push_back(name + "=" + value);
     }
     config_of(s)["Env"] = env;
-}
-
-/// Go-style durations of HEALTHCHECK flags ("30s", "1m30s", "500ms"): nanoseconds.
-Result<int64_t> parse_duration(std::string_view text) {
-    if (text.empty()) {
-        return Error(Errc::invalid_argument, "empty duration");
-    }
-    int64_t total = 0;
-    size_t i = 0;
-    while (i < text.size()) {
-        size_t start = i;
-        while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
-            ++i;
-        }
-        if (start == i) {
-            return Error(Errc::invalid_argument, fmt::format("invalid duration \"{}\"", text));
-        }
-        double v = std::stod(std::string(text.substr(start, i - start)));
-        size_t us = i;
-        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) {
-            ++i;
-        }
-        auto unit = text.substr(us, i - us);
-        double mult = 0;
-        if (unit == "ns") {
-            mult = 1;
-        } else if (unit == "us" || unit == "µs") {
-            mult = 1e3;
-        } else if (unit == "ms") {
-            mult = 1e6;
-        } else if (unit == "s") {
-            mult = 1e9;
-        } else if (unit == "m") {
-            mult = 60e9;
-        } else if (unit == "h") {
-            mult = 3600e9;
-        } else {
-            return Error(Errc::invalid_argument,
-                         fmt::format("invalid duration \"{}\": missing or unknown unit", text));
-        }
-        total += static_cast<int64_t>(v * mult);
-    }
-    return total;
 }
 
 std::string join_words(const std::vector<std::string>& v) {
@@ -1155,7 +1113,7 @@ Result<void> Builder::do_metadata(State& s, const Instruction& inst) {
                     }
                     continue;
                 }
-                auto d = parse_duration(v);
+                auto d = parse_go_duration(v);
                 if (!d) {
                     return at(inst.line, Errc::invalid_argument,
                               fmt::format("HEALTHCHECK --{}: {}", name, d.error().message()));

@@ -268,8 +268,11 @@ Census take_census(const ScratchRoot& scratch) {
         }
     }
     if (std::filesystem::exists(scratch.run_root(), ec)) {
+        // The compiled seccomp programs are a cache shared by all containers
+        // (engine/runtime/seccomp.cpp), kept on purpose: not a leak.
+        auto seccomp_cache = (scratch.run_root() / "seccomp").native() + "/";
         for (const auto& e : std::filesystem::recursive_directory_iterator(scratch.run_root(), ec)) {
-            if (!e.is_directory(ec)) {
+            if (!e.is_directory(ec) && e.path().native().rfind(seccomp_cache, 0) != 0) {
                 c.run_files.insert(e.path().native());
             }
         }

@@ -27,6 +27,11 @@ bool failpoint(std::string_view name) {
         if (action == "kill9") {
             ::kill(::getpid(), SIGKILL);
         }
+        if (action == "stop") {
+            // Stops every thread of the process until SIGCONT.
+            ::kill(::getpid(), SIGSTOP);
+            return false;
+        }
         return action == "error";
     }
     return false;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/digest.hpp"
+#include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/scope_exit.hpp"
@@ -187,6 +188,9 @@ Result<std::vector<nlohmann::json>> prepare_secret_or_config(
             return Error::from_errno(err, fmt::format("{}: write {}", ctx, final_path.native()));
         }
         written.push_back(final_path);
+        if (failpoint("secret_write_after_file")) {
+            return Error(Errc::internal, fmt::format("{}: failpoint", ctx));
+        }
         mounts.push_back(nlohmann::json{
             {"destination", *target},
             {"type", "bind"},

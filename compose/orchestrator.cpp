@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "compose/orchestrator.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fmt/format.h>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <thread>
 
 #include "common/digest.hpp"
+#include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/scope_exit.hpp"
 #include "compose/graph.hpp"
@@ -232,9 +236,15 @@ Result<void> ensure_networks(const Paths& paths, const Project& project, Reporte
             }
         }
         report("Network", net.name, "Creating");
+        if (failpoint("compose_up_before_network")) {
+            return Error(Errc::internal, "failpoint compose_up_before_network");
+        }
         auto created = netns::create_network(paths, spec);
         if (!created && created.error().code() != Errc::already_exists) {
             return std::move(created).error().wrap(fmt::format("network {}", net.name));
+        }
+        if (failpoint("compose_up_after_network")) {
+            return Error(Errc::internal, "failpoint compose_up_after_network");
         }
         report("Network", net.name, "Created");
     }
@@ -266,9 +276,15 @@ Result<void> ensure_volumes(const Paths& paths, const Project& project, Reporter
         opts.labels[std::string(labels::volume)] = key;
         opts.labels[std::string(labels::version)] = std::string(labels::compose_version);
         report("Volume", name, "Creating");
+        if (failpoint("compose_up_before_volume")) {
+            return Error(Errc::internal, "failpoint compose_up_before_volume");
+        }
         auto created = store->create(opts);
         if (!created) {
             return std::move(created).error().wrap(fmt::format("volume {}", name));
+        }
+        if (failpoint("compose_up_after_volume")) {
+            return Error(Errc::internal, "failpoint compose_up_after_volume");
         }
         report("Volume", name, "Created");
     }
@@ -285,6 +301,9 @@ Result<void> stop_and_remove(ec::ContainerStore& store, const ec::ContainerRecor
             return std::move(r).error().wrap(fmt::format("stop {}", rec.name));
         }
         report("Container", rec.name, "Stopped");
+    }
+    if (failpoint("compose_remove_after_stop")) {
+        return Error(Errc::internal, "failpoint compose_remove_after_stop");
     }
     report("Container", rec.name, "Removing");
     if (auto r = ec::remove_container(store, rec, true, volumes); !r) {
@@ -803,20 +822,104 @@ Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
     return {};
 }
 
+/// `containers/.compose-creating-<project>-<id>` marks a container of the
+/// project that has no record yet; it exists before the container directory does.
+std::filesystem::path creating_marker(const Paths& paths, std::string_view project,
+                                      const std::string& id) {
+    return paths.containers() / fmt::format(".compose-creating-{}-{}", project, id);
+}
+
+/// Undoes what a killed `up` left of containers it was creating: the directory
+/// of a creating marker of `project` whose container has no record, and the
+/// volumes held for it (anonymous ones are removed), and the marker (or the
+/// temporary file of its atomic write). Runs under the project lock, so no
+/// create of the project is in progress.
+void sweep_half_created(const Paths& paths, std::string_view project) {
+    const auto marker_prefix = fmt::format(".compose-creating-{}-", project);
+    const auto tmp_prefix = ".tmp-" + marker_prefix;
+    std::error_code ec;
+    std::vector<std::string> ids;
+    for (const auto& e : std::filesystem::directory_iterator(paths.containers(), ec)) {
+        auto file = e.path().filename().string();
+        if (file.rfind(marker_prefix, 0) == 0 && file.size() == marker_prefix.size() + 64) {
+            ids.push_back(file.substr(marker_prefix.size()));
+        } else if (file.rfind(tmp_prefix, 0) == 0 && file.size() > tmp_prefix.size() + 65 &&
+                   file[tmp_prefix.size() + 64] == '-') {
+            ::unlink(e.path().c_str());
+        }
+    }
+    std::optional<volumes::VolumeStore> vstore;
+    std::vector<volumes::Volume> vols;
+    if (!ids.empty()) {
+        if (auto v = volumes::VolumeStore::open(paths); v) {
+            if (auto l = v->list(); l) {
+                vols = std::move(*l);
+            }
+            vstore.emplace(std::move(*v));
+        }
+    }
+    for (const auto& id : ids) {
+        if (!std::filesystem::exists(paths.container(id) / "record.json", ec)) {
+            for (const auto& v : vols) {
+                auto holders = vstore->holders(v.name);
+                if (!holders ||
+                    std::find(holders->begin(), holders->end(), id) == holders->end()) {
+                    continue;
+                }
+                auto released = vstore->release(v.name, id);
+                (void)released;
+                bool anonymous =
+                    v.anonymous || v.labels.count(std::string(volumes::anonymous_label)) != 0;
+                if (anonymous && holders->size() == 1) {
+                    auto removed =
+                        vstore->remove(v.name, true, [](const std::string&) { return false; });
+                    (void)removed;
+                }
+            }
+            auto removed = fs::remove_tree(paths.container(id));
+            (void)removed;
+        }
+        ::unlink(creating_marker(paths, project, id).c_str());
+    }
+}
+
 /// Creates one container of `service`: mounts prepared first, then
-/// volumes_from, secrets and configs. On failure nothing is left.
+/// volumes_from, secrets and configs. On failure nothing is left; a kill
+/// leaves the creating marker for sweep_half_created.
 Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project& project,
                                        const Service& service, const ContainerAction& action,
                                        const ec::ImageRef& image, const EngineHooks& hooks,
                                        const std::map<std::string, std::string>& first_ids,
-                                       const std::map<std::string, std::string>& service_ids) {
+                                       const std::map<std::string, std::string>& service_ids,
+                                       const std::map<std::string, std::string>& reuse = {}) {
     auto config = container_config(project, service, action.number, first_ids);
     if (!config) {
         return std::move(config).error();
     }
+    if (failpoint("compose_up_before_container")) {
+        return Error(Errc::internal, "failpoint compose_up_before_container");
+    }
     auto id = random_hex_id();
     auto [mounts, tmpfs] = mount_flags(project, service);
+    // A recreated container keeps the anonymous volumes of the one it replaces.
+    std::vector<std::string> reused;
+    for (size_t i = 0; i < service.volumes.size() && i < mounts.size(); ++i) {
+        const auto& v = service.volumes[i];
+        auto it = reuse.find(v.target);
+        if (v.type == MountType::volume && v.source.empty() && it != reuse.end()) {
+            mounts[i].replace(0, std::string_view("type=volume,").size(),
+                              fmt::format("type=volume,source={},", it->second));
+            reused.push_back(it->second);
+        }
+    }
+    const auto marker = creating_marker(store.paths(), project.name, id);
+    if (auto r = fs::write_atomic(marker, project.name); !r) {
+        return std::move(r).error();
+    }
+    ScopeExit unmark([&] { ::unlink(marker.c_str()); });
     if (auto r = hooks.prepare_mounts(id, mounts, tmpfs, image, *config); !r) {
+        auto removed = fs::remove_tree(store.dir(id));
+        (void)removed;
         return std::move(r).error();
     }
     ScopeExit undo([&] {
@@ -830,7 +933,15 @@ Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project&
     if (auto r = add_secret_mounts(store, project, service, id, *config); !r) {
         return std::move(r).error();
     }
-    auto rec = ec::create_container(store, *config, action.name, image, id);
+    if (failpoint("container_create_after_secrets")) {
+        return Error(Errc::internal, "failpoint container_create_after_secrets");
+    }
+    // Listed as anonymous in the record only: a failed create must release the
+    // reused volumes, never remove them.
+    auto recorded = *config;
+    recorded.anonymous_volumes.insert(recorded.anonymous_volumes.end(), reused.begin(),
+                                      reused.end());
+    auto rec = ec::create_container(store, std::move(recorded), action.name, image, id);
     if (rec) {
         undo.cancel();
     }
@@ -848,6 +959,7 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
     if (!lock) {
         return std::move(lock).error();
     }
+    sweep_half_created(paths, project.name);
     Reporter report{progress, warn, {}};
     auto graph = DependencyGraph::from(project);
     auto order = graph.topological_order();
@@ -1080,6 +1192,19 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
             }
             case ActionKind::recreate: {
                 auto old = store->get(a.existing_id);
+                std::map<std::string, std::string> reuse;  // target -> anonymous volume
+                if (old) {
+                    for (const auto& vol : old->config.anonymous_volumes) {
+                        auto data = "/volumes/" + vol + "/_data";
+                        for (const auto& m : old->config.mounts) {
+                            auto src = m.value("source", "");
+                            if (src.size() > data.size() &&
+                                src.compare(src.size() - data.size(), data.size(), data) == 0) {
+                                reuse[m.value("destination", "")] = vol;
+                            }
+                        }
+                    }
+                }
                 if (old) {
                     report("Container", old->name, "Recreate");
                     auto st = store->state(old->id);
@@ -1093,11 +1218,14 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
                     }
                 }
                 auto created = create_one(*store, project, svc, a, images.at(name), hooks,
-                                          first_ids, service_ids);
+                                          first_ids, service_ids, reuse);
                 if (!created) {
                     return std::move(created).error();
                 }
                 rec = *created;
+                if (failpoint("compose_up_after_create")) {
+                    return Error(Errc::internal, "failpoint compose_up_after_create");
+                }
                 report("Container", a.name, "Recreated");
                 std::lock_guard lk(run.mu);
                 run.recreated.insert(name);
@@ -1111,6 +1239,9 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
                     return std::move(created).error();
                 }
                 rec = *created;
+                if (failpoint("compose_up_after_create")) {
+                    return Error(Errc::internal, "failpoint compose_up_after_create");
+                }
                 report("Container", a.name, "Created");
                 break;
             }
@@ -1121,6 +1252,9 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
                     return std::move(r).error();
                 }
                 report("Container", a.name, "Started");
+                if (failpoint("compose_up_after_start")) {
+                    return Error(Errc::internal, "failpoint compose_up_after_start");
+                }
             }
             std::lock_guard lk(run.mu);
             run.records[name].push_back(*rec);
@@ -1154,11 +1288,18 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
         t.join();
     }
     if (!failures.empty()) {
-        // The first real failure (not a dependency that failed), in service order.
+        // Every real failure (not a dependency that failed), in service order;
+        // the class is the first one's.
+        std::vector<std::string> messages;
+        std::optional<Errc> code;
         for (const auto& [name, err] : failures) {
             if (err.message().rfind("dependency failed to start: service", 0) != 0) {
-                return Error(err.code(), fmt::format("service \"{}\": {}", name, err.message()));
+                messages.push_back(fmt::format("service \"{}\": {}", name, err.message()));
+                code = code.value_or(err.code());
             }
+        }
+        if (!messages.empty()) {
+            return Error(*code, join(messages, "; "));
         }
         const auto& [name, err] = *failures.begin();
         return Error(err.code(), fmt::format("service \"{}\": {}", name, err.message()));
@@ -1300,6 +1441,7 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
     if (!lock) {
         return std::move(lock).error();
     }
+    sweep_half_created(paths, project.name);
     Reporter report{progress, warn, {}};
     auto store = ec::ContainerStore::open(paths);
     if (!store) {
@@ -1338,7 +1480,10 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
         anonymous.insert(anonymous.end(), rec.config.anonymous_volumes.begin(),
                          rec.config.anonymous_volumes.end());
         threads.emplace_back([&, rec] {
-            auto r = stop_and_remove(*store, rec, options.timeout, false, report);
+            // With -v each container takes its anonymous volumes along before its
+            // record goes, so a killed down leaves none unnamed (F2); one still
+            // held through volumes_from stays for the pass below.
+            auto r = stop_and_remove(*store, rec, options.timeout, options.volumes, report);
             if (!r) {
                 std::lock_guard lk(mu);
                 errors.push_back(r.error().message());
@@ -1380,6 +1525,9 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
         }
     }
     std::sort(net_names.begin(), net_names.end());
+    if (failpoint("compose_down_before_network")) {
+        return Error(Errc::internal, "failpoint compose_down_before_network");
+    }
     for (const auto& name : net_names) {
         report("Network", name, "Removing");
         if (auto r = netns::remove_network(paths, name); !r) {
@@ -1388,6 +1536,9 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
         report("Network", name, "Removed");
     }
     if (options.volumes) {
+        if (failpoint("compose_down_before_volume")) {
+            return Error(Errc::internal, "failpoint compose_down_before_volume");
+        }
         auto vstore = volumes::VolumeStore::open(paths);
         if (!vstore) {
             return std::move(vstore).error();

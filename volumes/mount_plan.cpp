@@ -151,6 +151,7 @@ Result<PreparedMounts> prepare_mounts(VolumeStore& store, std::span<const MountS
                 co.labels = m.volume_labels;
                 if (name.empty()) {
                     co.anonymous = true;
+                    co.holder = options.container_id;
                     co.labels.insert(options.anonymous_labels.begin(),
                                      options.anonymous_labels.end());
                 }

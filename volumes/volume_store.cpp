@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <ctime>
 #include <fmt/format.h>
+#include <optional>
 #include <set>
 
 #include "common/digest.hpp"
@@ -306,6 +307,61 @@ Result<fs::FileLock> lock_volume(const Paths& paths, const std::string& name) {
     return fs::FileLock::acquire(paths.locks() / fmt::format("volume-{}.lock", name));
 }
 
+/// Removes what killed creates and removes left beside the volumes:
+/// `.tmp-<name>-XXXXXX` (mkdtemp's six characters) and `.rm-<name>-<8 hex>`.
+/// A leftover is removed only while its volume's lock is free (`held` is the
+/// one this process holds), so no create or remove of it is in progress.
+void sweep_leftovers(const Paths& paths, const std::string& held) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(paths.volumes(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+        auto file = it->path().filename().string();
+        std::string name;
+        if (file.rfind(".tmp-", 0) == 0 && file.size() > 12) {
+            name = file.substr(5, file.size() - 12);
+        } else if (file.rfind(".rm-", 0) == 0 && file.size() > 13) {
+            name = file.substr(4, file.size() - 13);
+        } else {
+            continue;
+        }
+        std::optional<fs::FileLock> lock;
+        if (name != held) {
+            auto l = fs::FileLock::try_acquire(paths.locks() / fmt::format("volume-{}.lock", name));
+            if (!l) {
+                continue;  // in progress in another process
+            }
+            lock = std::move(*l);
+        }
+        if (auto r = fs::remove_tree(it->path()); !r) {
+            log::volumes().warn("remove leftover {}: {}", file, r.error().message());
+        }
+        // A create killed before its rename may have recorded a holder.
+        if (file[1] == 't' && !std::filesystem::exists(paths.volumes() / name, ec)) {
+            ::unlink(holders_path(paths, name).c_str());
+        }
+    }
+    // The temporary file of a holders write that was killed (write_atomic's
+    // `.tmp-<name>.json-<suffix>`), under the same rule.
+    for (std::filesystem::directory_iterator it(paths.run_root / "volumes", ec), end;
+         !ec && it != end; it.increment(ec)) {
+        auto file = it->path().filename().string();
+        auto json = file.rfind(".json-");
+        if (file.rfind(".tmp-", 0) != 0 || json == std::string::npos || json < 5) {
+            continue;
+        }
+        auto name = file.substr(5, json - 5);
+        std::optional<fs::FileLock> lock;
+        if (name != held) {
+            auto l = fs::FileLock::try_acquire(paths.locks() / fmt::format("volume-{}.lock", name));
+            if (!l) {
+                continue;
+            }
+            lock = std::move(*l);
+        }
+        ::unlink(it->path().c_str());
+    }
+}
+
 Result<uint64_t> tree_size(const std::filesystem::path& dir) {
     uint64_t total = 0;
     std::error_code ec;
@@ -453,8 +509,10 @@ Result<Volume> VolumeStore::create(const CreateOptions& options) {
     auto final_dir = paths_.volumes() / name;
     v.mountpoint = final_dir / "_data";
     // Build the volume beside its final place and rename it in: a crash leaves
-    // a .tmp- directory that list() ignores, never a half-made volume.
-    auto tmp = fs::TempDir::create(paths_.volumes(), ".tmp-");
+    // a .tmp- directory that list() ignores, never a half-made volume, and the
+    // next create or remove of the name sweeps it.
+    sweep_leftovers(paths_, name);
+    auto tmp = fs::TempDir::create(paths_.volumes(), ".tmp-" + name + "-");
     if (!tmp) {
         return std::move(tmp).error().wrap(ctx);
     }
@@ -470,11 +528,19 @@ Result<Volume> VolumeStore::create(const CreateOptions& options) {
     if (auto r = write_json(tmp->path() / "meta.json", to_meta(v), 2, 0600); !r) {
         return std::move(r).error().wrap(ctx);
     }
+    if (!options.holder.empty()) {
+        if (auto r = write_holders(paths_, name, {options.holder}); !r) {
+            return std::move(r).error().wrap(ctx);
+        }
+    }
     if (failpoint("volume_create_before_rename")) {
         return Error(Errc::internal, fmt::format("{}: failpoint", ctx));
     }
     if (::rename(tmp->path().c_str(), final_dir.c_str()) != 0) {
         int err = errno;
+        if (!options.holder.empty()) {
+            ::unlink(holders_path(paths_, name).c_str());
+        }
         return Error::from_errno(err, fmt::format("{}: rename into place", ctx));
     }
     (void)tmp->release();
@@ -541,12 +607,16 @@ Result<void> VolumeStore::remove(const std::string& name, bool force, const InUs
     if (!lock) {
         return std::move(lock).error().wrap(ctx);
     }
+    sweep_leftovers(paths_, name);
     auto v = get(name);
     if (!v) {
         if (force && v.error().code() == Errc::not_found) {
             return {};
         }
-        return std::move(v).error();
+        // Unreadable metadata marks only this volume broken (F8): force removes it.
+        if (!force || !std::filesystem::is_directory(paths_.volumes() / name)) {
+            return std::move(v).error();
+        }
     }
     auto holders = read_holders(paths_, name);
     if (!holders) {
@@ -563,7 +633,7 @@ Result<void> VolumeStore::remove(const std::string& name, bool force, const InUs
         // A driver mount with no holder left is stale (a crash between mount
         // and recording the holder): nobody uses it, so unmount it. Anything
         // else mounted on _data is not ours to undo.
-        if (!v->needs_mount()) {
+        if (!v || !v->needs_mount()) {
             return Error(Errc::conflict, fmt::format("{}: volume is still mounted", ctx));
         }
         if (auto r = unmount_data(paths_, name); !r) {

@@ -58,6 +58,9 @@ struct CreateOptions {
     std::map<std::string, std::string> labels;
     /// Mark as anonymous (adds anonymous_label): `-v /path`, image VOLUME, compose.
     bool anonymous = false;
+    /// A holder recorded before the volume appears, so that a process killed
+    /// between create and acquire leaves a volume its creator's cleanup finds.
+    std::string holder;
 };
 
 /// Tells whether a container uses the named volume. The volumes module knows

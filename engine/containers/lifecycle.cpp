@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/json_file.hpp"
 #include "common/log.hpp"
@@ -33,6 +34,17 @@ Result<fs::FileLock> lock_container(const ContainerStore& store, const std::stri
 
 bool is_live(Status s) {
     return s == Status::running || s == Status::paused || s == Status::restarting;
+}
+
+/// The directories of a container beside its record; idempotent.
+Result<void> make_container_dirs(const std::filesystem::path& dir) {
+    for (const char* d : {"upper", "work", "bundle", "bundle/rootfs"}) {
+        if (auto r = fs::make_dirs(dir / d, 0755); !r) {
+            return r;
+        }
+    }
+    ::chmod(dir.c_str(), 0711);
+    return {};
 }
 
 Errc errc_for_exit(int code) {
@@ -117,15 +129,14 @@ Result<ContainerRecord> create_container(ContainerStore& store, ContainerConfig 
     if (!created) {
         return created;
     }
-    auto dir = store.dir(created->id);
-    for (const char* d : {"upper", "work", "bundle", "bundle/rootfs"}) {
-        if (auto r = fs::make_dirs(dir / d, 0755); !r) {
-            auto ignored = store.remove(*created);
-            (void)ignored;
-            return std::move(r).error();
-        }
+    if (failpoint("container_create_after_record")) {
+        return Error(Errc::internal, "failpoint container_create_after_record");
     }
-    ::chmod(dir.c_str(), 0711);
+    if (auto r = make_container_dirs(store.dir(created->id)); !r) {
+        auto ignored = store.remove(*created);
+        (void)ignored;
+        return std::move(r).error();
+    }
     return created;
 }
 
@@ -153,12 +164,22 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
     if (!init_layer) {
         return std::move(init_layer).error();
     }
+    if (failpoint("container_start_before_network")) {
+        return Error(Errc::internal, "failpoint container_start_before_network");
+    }
     auto net = attach_network(paths, record, store);
     if (!net) {
         return std::move(net).error().wrap(fmt::format("start container {}", record.name));
     }
     ScopeExit undo_net([&] { detach_network(paths, record); });
+    if (failpoint("container_start_after_network")) {
+        return Error(Errc::internal, "failpoint container_start_after_network");
+    }
     auto dir = store.dir(record.id);
+    // A create killed between the record and its directories left them out.
+    if (auto r = make_container_dirs(dir); !r) {
+        return std::move(r).error();
+    }
     auto hostname = resolve_hostname(record);
     for (const auto& [file, content] :
          {std::pair<const char*, std::string>{"hostname", hostname + "\n"},
@@ -198,12 +219,18 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
         !r) {
         return std::move(r).error();
     }
+    if (failpoint("container_start_before_supervisor")) {
+        return Error(Errc::internal, "failpoint container_start_before_supervisor");
+    }
     auto reader = launch_supervisor(paths, record.id, attach);
     if (!reader) {
         return std::move(reader).error();
     }
     // From here the supervisor owns the network setup and undoes it itself.
     undo_net.cancel();
+    if (failpoint("container_start_after_supervisor")) {
+        return Error(Errc::internal, "failpoint container_start_after_supervisor");
+    }
     auto ev = reader->next();
     if (!ev) {
         return Error(Errc::internal,
@@ -323,10 +350,9 @@ Result<void> kill_container(ContainerStore& store, const ContainerRecord& record
 
 Result<void> remove_container_files(const ContainerStore& store, const ContainerRecord& record,
                                     bool volumes) {
-    if (auto r = store.remove(record); !r) {
-        return r;
-    }
-    // The record is gone, so the container no longer holds its volumes.
+    // Volumes first, the record last: a process killed in between leaves the
+    // record, and the rerun releases again (idempotent) instead of leaving
+    // holders (and anonymous volumes) that no record names any more (F2).
     auto vstore = volumes::VolumeStore::open(store.paths());
     if (!vstore) {
         return std::move(vstore).error();
@@ -343,7 +369,10 @@ Result<void> remove_container_files(const ContainerStore& store, const Container
             }
         }
     }
-    return {};
+    if (failpoint("container_remove_before_record")) {
+        return Error(Errc::internal, "failpoint container_remove_before_record");
+    }
+    return store.remove(record);
 }
 
 Result<void> remove_container(ContainerStore& store, const ContainerRecord& record, bool force,

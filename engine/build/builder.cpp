@@ -282,7 +282,12 @@ private:
     // ---- setup
     Result<void> load();
     Result<size_t> target_index() const;
+    /// The earlier stages `stage` reads from (FROM, COPY --from, RUN --mount from=).
+    std::set<size_t> stage_deps(size_t stage) const;
     void count_steps(size_t stage, std::set<size_t>& seen);
+    /// The stage whose instruction runs now: the innermost one being built,
+    /// which is the lowest index (a stage only reads from earlier ones).
+    size_t current_stage() const;
     std::optional<size_t> stage_by_name(const std::string& name, size_t before) const;
 
     // ---- stages and steps
@@ -322,8 +327,10 @@ private:
     Result<void> do_copy(State& s, const Instruction& inst, bool add);
     Result<void> do_workdir(State& s, const Instruction& inst);
     Result<void> do_metadata(State& s, const Instruction& inst);
-    Result<std::unique_ptr<SourceFs>> stage_fs(const std::string& from, int line,
-                                               std::string* identity);
+    /// The snapshot dirs of a build stage (name or index, built if needed) or
+    /// of a local image; `identity` receives its image id for the cache key.
+    Result<std::vector<stdfs::path>> source_layers(const std::string& from, int line,
+                                                   std::string* identity);
 
     const Paths& paths_;
     const BuildOptions& opts_;
@@ -464,14 +471,11 @@ Result<size_t> Builder::target_index() const {
     return *i;
 }
 
-void Builder::count_steps(size_t stage, std::set<size_t>& seen) {
-    if (!seen.insert(stage).second) {
-        return;
-    }
+std::set<size_t> Builder::stage_deps(size_t stage) const {
+    std::set<size_t> deps;
     const Stage& st = df_.stages[stage];
-    total_ += 1 + static_cast<int>(st.body.size());
     if (auto dep = stage_by_name(st.base, stage)) {
-        count_steps(*dep, seen);
+        deps.insert(*dep);
     }
     for (const auto& inst : st.body) {
         for (const auto& f : inst.flags) {
@@ -486,10 +490,21 @@ void Builder::count_steps(size_t stage, std::set<size_t>& seen) {
             }
             if (!from.empty()) {
                 if (auto dep = stage_by_name(from, stage)) {
-                    count_steps(*dep, seen);
+                    deps.insert(*dep);
                 }
             }
         }
+    }
+    return deps;
+}
+
+void Builder::count_steps(size_t stage, std::set<size_t>& seen) {
+    if (!seen.insert(stage).second) {
+        return;
+    }
+    total_ += 1 + static_cast<int>(df_.stages[stage].body.size());
+    for (size_t dep : stage_deps(stage)) {
+        count_steps(dep, seen);
     }
 }
 
@@ -700,16 +715,13 @@ std::string Builder::step_key(const State& s, const Instruction& inst,
 Result<void> Builder::cached_step(State& s, const std::string& key,
                                   const std::function<Result<void>()>& make) {
     if (!opts_.no_cache) {
-        if (auto hit = cache_.get(key)) {
-            if (store_->find(*hit)) {
-                if (auto r = adopt(s, *hit); r) {
-                    ++cached_;
-                    if (out_.step_done) {
-                        out_.step_done(true, std::chrono::milliseconds(0));
-                    }
-                    return {};
-                }
+        // A hit whose image was pruned since is a miss.
+        if (auto hit = cache_.get(key); hit && adopt(s, *hit)) {
+            ++cached_;
+            if (out_.step_done) {
+                out_.step_done(true, std::chrono::milliseconds(0));
             }
+            return {};
         }
     }
     auto started = std::chrono::steady_clock::now();
@@ -734,15 +746,8 @@ Result<State> Builder::build_stage(size_t index) {
     std::string saved_label = stage_label_;
     // The stages this one reads from are built first, so that the steps of
     // each stage print together.
-    std::set<size_t> deps;
-    {
-        int saved_total = total_;
-        count_steps(index, deps);
-        total_ = saved_total;
-    }
-    deps.erase(index);
-    for (size_t d : deps) {
-        if (d < index && built_.count(d) == 0 && building_.count(d) == 0) {
+    for (size_t d : stage_deps(index)) {
+        if (built_.count(d) == 0 && building_.count(d) == 0) {
             auto r = build_stage(d);
             if (!r) {
                 return std::move(r).error();
@@ -1220,21 +1225,19 @@ Result<void> Builder::do_workdir(State& s, const Instruction& inst) {
 
 // ---------------------------------------------------------------- COPY / ADD
 
-Result<std::unique_ptr<SourceFs>> Builder::stage_fs(const std::string& from, int line,
-                                                     std::string* identity) {
-    size_t current = 0;
-    for (size_t i = 0; i < df_.stages.size(); ++i) {
-        if (building_.count(i) != 0) {
-            current = std::max(current, i);
-        }
-    }
-    if (auto dep = stage_by_name(from, current)) {
+size_t Builder::current_stage() const {
+    return building_.empty() ? 0 : *building_.begin();
+}
+
+Result<std::vector<stdfs::path>> Builder::source_layers(const std::string& from, int line,
+                                                        std::string* identity) {
+    if (auto dep = stage_by_name(from, current_stage())) {
         auto r = build_stage(*dep);
         if (!r) {
             return std::move(r).error();
         }
         *identity = r->image_id.empty() ? "scratch" : r->image_id;
-        return open_layers(r->layers);
+        return r->layers;
     }
     auto img = store_->resolve(from);
     if (!img) {
@@ -1242,7 +1245,7 @@ Result<std::unique_ptr<SourceFs>> Builder::stage_fs(const std::string& from, int
                   fmt::format("--from={}: no build stage or local image by that name", from));
     }
     *identity = img->id;
-    return open_layers(img->layers);
+    return img->layers;
 }
 
 Result<void> Builder::do_copy(State& s, const Instruction& inst, bool add) {
@@ -1311,7 +1314,11 @@ Result<void> Builder::do_copy(State& s, const Instruction& inst, bool add) {
         if (!e) {
             return at(inst, e.error());
         }
-        auto f = stage_fs(*e, inst.line, &from_identity);
+        auto layers = source_layers(*e, inst.line, &from_identity);
+        if (!layers) {
+            return std::move(layers).error();
+        }
+        auto f = open_layers(*layers);
         if (!f) {
             return std::move(f).error();
         }
@@ -1601,23 +1608,16 @@ Result<void> Builder::do_copy(State& s, const Instruction& inst, bool add) {
                 if (!fd) {
                     return std::move(fd).error();
                 }
-                std::string dir = target;
-                auto probe = LayerWriter::open(*store_);
-                if (!probe) {
-                    return std::move(probe).error();
-                }
-                auto is_archive = probe->add_archive(fd->get(), "", owner);
-                if (is_archive && *is_archive && probe->entries() > 0) {
-                    if (auto d = ensure_dir(dir); !d) {
+                if (LayerWriter::is_archive(fd->get())) {
+                    if (auto d = ensure_dir(target); !d) {
                         return d;
                     }
-                    auto fd2 = src.open(it.path);
-                    if (!fd2) {
-                        return std::move(fd2).error();
-                    }
-                    auto again = w->add_archive(fd2->get(), dir, owner);
+                    auto again = src.open(it.path);
                     if (!again) {
                         return std::move(again).error();
+                    }
+                    if (auto x = w->add_archive(again->get(), target, owner); !x) {
+                        return std::move(x).error();
                     }
                     continue;
                 }
@@ -1797,28 +1797,11 @@ Result<void> Builder::do_run(State& s, const Instruction& inst) {
                 lowers.push_back(stdfs::weakly_canonical(opts_.context) / *resolved);
             } else {
                 std::string ident;
-                size_t current = 0;
-                for (size_t i = 0; i < df_.stages.size(); ++i) {
-                    if (building_.count(i) != 0) {
-                        current = std::max(current, i);
-                    }
+                auto found = source_layers(m.from, inst.line, &ident);
+                if (!found) {
+                    return std::move(found).error();
                 }
-                std::vector<stdfs::path> layers;
-                if (auto dep = stage_by_name(m.from, current)) {
-                    auto st = build_stage(*dep);
-                    if (!st) {
-                        return std::move(st).error();
-                    }
-                    layers = st->layers;
-                } else {
-                    auto img = store_->resolve(m.from);
-                    if (!img) {
-                        return Error(Errc::not_found,
-                                     fmt::format("RUN --mount from={}: no such stage or image",
-                                                 m.from));
-                    }
-                    layers = img->layers;
-                }
+                const std::vector<stdfs::path>& layers = *found;
                 auto sv = open_layers(layers);
                 if (!sv) {
                     return std::move(sv).error();

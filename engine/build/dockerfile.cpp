@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/build/internal/path.hpp"
+
 namespace berth::engine::build {
 namespace {
 
@@ -1536,46 +1538,6 @@ Result<std::vector<std::string>> read_csv_record(std::string_view s) {
     return fields;
 }
 
-/// Go's filepath.Clean for '/'-separated paths.
-std::string clean_path(std::string_view p) {
-    if (p.empty()) {
-        return ".";
-    }
-    bool rooted = p.front() == '/';
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i <= p.size()) {
-        size_t slash = p.find('/', i);
-        if (slash == std::string_view::npos) {
-            slash = p.size();
-        }
-        std::string_view seg = p.substr(i, slash - i);
-        i = slash + 1;
-        if (seg.empty() || seg == ".") {
-            continue;
-        }
-        if (seg == "..") {
-            if (!out.empty() && out.back() != "..") {
-                out.pop_back();
-            } else if (!rooted) {
-                out.push_back(seg);
-            }
-            continue;
-        }
-        out.push_back(seg);
-    }
-    std::string joined;
-    for (size_t k = 0; k < out.size(); ++k) {
-        if (k > 0) {
-            joined += '/';
-        }
-        joined += out[k];
-    }
-    if (rooted) {
-        return "/" + joined;
-    }
-    return joined.empty() ? "." : joined;
-}
 
 std::optional<bool> parse_go_bool(std::string_view v) {
     if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") {
@@ -1795,7 +1757,7 @@ Result<RunMount> parse_run_mount(std::string_view value) {
             while (!rel.empty() && rel.front() == '/') {
                 rel.remove_prefix(1);
             }
-            std::string cleaned = clean_path(rel);
+            std::string cleaned = internal::clean_go_path(rel);
             if (cleaned == ".." || cleaned.rfind("../", 0) == 0) {
                 return fail(fmt::format("{} \"{}\" climbs out of its root", f.key, f.value));
             }
@@ -1804,7 +1766,7 @@ Result<RunMount> parse_run_mount(std::string_view value) {
             if (f.value.empty() || f.value.front() != '/') {
                 return fail(fmt::format("{} \"{}\" must be an absolute path", f.key, f.value));
             }
-            m.target = clean_path(f.value);
+            m.target = internal::clean_go_path(f.value);
             if (m.target == "/") {
                 return fail(fmt::format("{} \"{}\" cannot be the root directory", f.key, f.value));
             }

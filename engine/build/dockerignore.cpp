@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/build/internal/path.hpp"
+
 namespace berth::engine::build {
 namespace {
 
@@ -26,43 +28,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-/// Go's filepath.Clean for '/'-separated paths.
-std::string clean_path(std::string_view p) {
-    if (p.empty()) {
-        return ".";
-    }
-    bool rooted = p.front() == '/';
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i <= p.size()) {
-        size_t slash = p.find('/', i);
-        if (slash == std::string_view::npos) {
-            slash = p.size();
-        }
-        std::string_view seg = p.substr(i, slash - i);
-        i = slash + 1;
-        if (seg.empty() || seg == ".") {
-            continue;
-        }
-        if (seg == "..") {
-            if (!out.empty() && out.back() != "..") {
-                out.pop_back();
-            } else if (!rooted) {
-                out.push_back(seg);
-            }
-            continue;
-        }
-        out.push_back(seg);
-    }
-    std::string joined = rooted ? "/" : "";
-    for (size_t k = 0; k < out.size(); ++k) {
-        if (k > 0) {
-            joined += '/';
-        }
-        joined += out[k];
-    }
-    return joined.empty() ? "." : joined;
-}
 
 std::vector<std::string> split_slash(std::string_view s) {
     std::vector<std::string> parts;
@@ -359,7 +324,7 @@ bool match_parts(const std::vector<std::string>& pat, const std::vector<std::str
 }
 
 std::vector<std::string_view> path_parts(std::string_view rel, std::string& storage) {
-    storage = clean_path(rel);
+    storage = internal::clean_go_path(rel);
     std::string_view s = storage;
     while (!s.empty() && s.front() == '/') {
         s.remove_prefix(1);
@@ -413,7 +378,7 @@ Result<DockerIgnore> DockerIgnore::parse(std::string_view text, const std::strin
                              fmt::format("{}:{}: illegal exclusion pattern: \"!\"", path, line_no));
             }
         }
-        std::string cleaned = clean_path(p);
+        std::string cleaned = internal::clean_go_path(p);
         if (cleaned.size() > 1 && cleaned.front() == '/') {
             cleaned.erase(0, 1);
         }

@@ -363,10 +363,16 @@ Result<void> LayerWriter::add_tree(const SourceFs& src, const std::string& src_r
     return c.copy(src_rel, dst_rel, true);
 }
 
-Result<bool> LayerWriter::add_archive(int fd, const std::string& dst_rel, const Owner& owner) {
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+namespace {
+
+using ArchiveReader = std::unique_ptr<archive, int (*)(archive*)>;
+
+/// A libarchive reader over `fd` for what ADD extracts: tar, optionally
+/// gzip, bzip2, xz or zstd compressed. Null when libarchive cannot open it.
+ArchiveReader open_tar_reader(int fd) {
+    ArchiveReader a(archive_read_new(), archive_read_free);
     if (!a) {
-        return Error(Errc::internal, "archive_read_new");
+        return a;
     }
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
@@ -375,6 +381,22 @@ Result<bool> LayerWriter::add_archive(int fd, const std::string& dst_rel, const 
     archive_read_support_filter_xz(a.get());
     archive_read_support_filter_zstd(a.get());
     if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
+        a.reset();
+    }
+    return a;
+}
+
+}  // namespace
+
+bool LayerWriter::is_archive(int fd) {
+    auto a = open_tar_reader(fd);
+    archive_entry* entry = nullptr;
+    return a && archive_read_next_header(a.get(), &entry) == ARCHIVE_OK;
+}
+
+Result<bool> LayerWriter::add_archive(int fd, const std::string& dst_rel, const Owner& owner) {
+    auto a = open_tar_reader(fd);
+    if (!a) {
         return false;
     }
     archive_entry* entry = nullptr;

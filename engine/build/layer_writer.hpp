@@ -64,6 +64,9 @@ public:
     /// from `fd` below `dst_rel` (ADD of a local archive). Returns false, and
     /// writes nothing, when the input is not an archive libarchive recognises.
     [[nodiscard]] Result<bool> add_archive(int fd, const std::string& dst_rel, const Owner& owner);
+    /// True when `fd` (read from its current offset) starts a tar archive with
+    /// at least one entry, possibly compressed: what ADD extracts.
+    [[nodiscard]] static bool is_archive(int fd);
 
     [[nodiscard]] uint64_t entries() const noexcept;
     /// Finishes the tar and stores the blob.

@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/container_support.hpp"
 #include "common/digest.hpp"
+#include "common/duration.hpp"
 #include "common/scope_exit.hpp"
 #include "common/unique_fd.hpp"
 #include "engine/containers/lifecycle.hpp"
@@ -133,46 +134,12 @@ void add_create_flags(CLI::App* cmd, CreateFlags& f) {
     cmd->add_option("--shm-size", f.shm_size, "Size of /dev/shm");
 }
 
-/// Parses a Go duration ("30s", "1m30s", "500ms") into nanoseconds.
+/// A Go duration ("30s", "1m30s", "500ms") in nanoseconds; "" is 0 (unset).
 Result<int64_t> parse_duration_ns(const std::string& text) {
     if (text.empty()) {
         return int64_t{0};
     }
-    double total = 0;
-    size_t i = 0;
-    while (i < text.size()) {
-        size_t start = i;
-        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.')) {
-            ++i;
-        }
-        if (start == i) {
-            return Error(Errc::invalid_argument, fmt::format("invalid duration \"{}\"", text));
-        }
-        double v = std::atof(text.substr(start, i - start).c_str());
-        size_t u = i;
-        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) {
-            ++i;
-        }
-        auto unit = text.substr(u, i - u);
-        double mult = 0;
-        if (unit == "ns") {
-            mult = 1;
-        } else if (unit == "us" || unit == "µs") {
-            mult = 1e3;
-        } else if (unit == "ms") {
-            mult = 1e6;
-        } else if (unit == "s") {
-            mult = 1e9;
-        } else if (unit == "m") {
-            mult = 60e9;
-        } else if (unit == "h") {
-            mult = 3600e9;
-        } else {
-            return Error(Errc::invalid_argument, fmt::format("invalid duration \"{}\"", text));
-        }
-        total += v * mult;
-    }
-    return static_cast<int64_t>(total);
+    return parse_go_duration(text);
 }
 
 Result<ec::ContainerConfig> config_from_flags(const CreateFlags& f, const std::string& image,

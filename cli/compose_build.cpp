@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -26,19 +27,21 @@ void name_built_images(compose::Project& project) {
 
 Result<void> build_services(const Paths& paths, const compose::Project& project,
                             const ComposeBuildOptions& options) {
+    std::optional<engine::images::ImageStore> store;
+    if (options.only_missing) {
+        auto opened = engine::images::ImageStore::open(paths);
+        if (!opened) {
+            return std::move(opened).error();
+        }
+        store.emplace(std::move(*opened));
+    }
     std::vector<const compose::Service*> todo;
     for (const auto& [name, svc] : project.services) {
         if (!svc.build || (!options.services.empty() && options.services.count(name) == 0)) {
             continue;
         }
-        if (options.only_missing) {
-            auto store = engine::images::ImageStore::open(paths);
-            if (!store) {
-                return std::move(store).error();
-            }
-            if (store->find(svc.image)) {
-                continue;
-            }
+        if (store && store->find(svc.image)) {
+            continue;
         }
         todo.push_back(&svc);
     }

@@ -20,6 +20,7 @@
 #include "compose/graph.hpp"
 #include "compose/labels.hpp"
 #include "compose/planner.hpp"
+#include "compose/project_ops.hpp"
 #include "netns/network.hpp"
 #include "volumes/mount_plan.hpp"
 #include "volumes/secrets.hpp"
@@ -81,54 +82,6 @@ std::vector<std::pair<std::string, const ServiceNetwork*>> service_networks(
     return out;
 }
 
-/// `--mount` / `--tmpfs` values for the service's volumes.
-std::pair<std::vector<std::string>, std::vector<std::string>> mount_flags(const Project& project,
-                                                                          const Service& service) {
-    std::vector<std::string> mounts;
-    std::vector<std::string> tmpfs = service.tmpfs;
-    for (const auto& v : service.volumes) {
-        std::string spec;
-        switch (v.type) {
-        case MountType::bind:
-            spec = fmt::format("type=bind,source={},target={}", v.source, v.target);
-            if (!v.bind_propagation.empty()) {
-                spec += ",bind-propagation=" + v.bind_propagation;
-            }
-            break;
-        case MountType::tmpfs:
-            spec = fmt::format("type=tmpfs,target={}", v.target);
-            if (v.tmpfs_size) {
-                spec += fmt::format(",tmpfs-size={}", *v.tmpfs_size);
-            }
-            if (v.tmpfs_mode) {
-                spec += fmt::format(",tmpfs-mode={:o}", *v.tmpfs_mode);
-            }
-            break;
-        default: {
-            std::string source = v.source;
-            if (auto it = project.volumes.find(v.source); it != project.volumes.end()) {
-                source = it->second.name.empty() ? fmt::format("{}_{}", project.name, v.source)
-                                                 : it->second.name;
-            }
-            spec = source.empty() ? fmt::format("type=volume,target={}", v.target)
-                                  : fmt::format("type=volume,source={},target={}", source,
-                                                v.target);
-            if (v.volume_nocopy) {
-                spec += ",volume-nocopy";
-            }
-            if (!v.volume_subpath.empty()) {
-                spec += ",volume-subpath=" + v.volume_subpath;
-            }
-            break;
-        }
-        }
-        if (v.read_only) {
-            spec += ",readonly";
-        }
-        mounts.push_back(std::move(spec));
-    }
-    return {std::move(mounts), std::move(tmpfs)};
-}
 
 ProjectContainer to_project_container(ec::ContainerRecord record, ec::ContainerState state) {
     ProjectContainer pc;
@@ -196,12 +149,9 @@ Result<void> ensure_networks(const Paths& paths, const Project& project, Reporte
         Network net;
         if (auto it = project.networks.find(key); it != project.networks.end()) {
             net = it->second;
-        } else {
-            net.key = key;
         }
-        if (net.name.empty()) {
-            net.name = fmt::format("{}_{}", project.name, key);
-        }
+        auto spec = network_spec(project, key, net);
+        net.name = spec.name;
         if (exists(net.name)) {
             continue;
         }
@@ -209,31 +159,6 @@ Result<void> ensure_networks(const Paths& paths, const Project& project, Reporte
             return Error(Errc::not_found,
                          fmt::format("network {} declared as external, but could not be found",
                                      net.name));
-        }
-        netns::NetworkSpec spec;
-        spec.name = net.name;
-        if (!net.driver.empty()) {
-            spec.driver = net.driver;
-        }
-        spec.internal = net.internal;
-        spec.ipv6 = net.enable_ipv6.value_or(false);
-        spec.options = net.driver_opts;
-        spec.labels = net.labels;
-        spec.labels[std::string(labels::project)] = project.name;
-        spec.labels[std::string(labels::network)] = key;
-        spec.labels[std::string(labels::version)] = std::string(labels::compose_version);
-        if (net.ipam.is_object() && net.ipam.contains("config") && net.ipam["config"].is_array() &&
-            !net.ipam["config"].empty()) {
-            const auto& c = net.ipam["config"][0];
-            if (c.contains("subnet") && c["subnet"].is_string()) {
-                spec.subnet = c["subnet"].get<std::string>();
-            }
-            if (c.contains("gateway") && c["gateway"].is_string()) {
-                spec.gateway = c["gateway"].get<std::string>();
-            }
-            if (c.contains("ip_range") && c["ip_range"].is_string()) {
-                spec.ip_range = c["ip_range"].get<std::string>();
-            }
         }
         report("Network", net.name, "Creating");
         if (failpoint("compose_up_before_network")) {
@@ -257,7 +182,7 @@ Result<void> ensure_volumes(const Paths& paths, const Project& project, Reporter
         return std::move(store).error();
     }
     for (const auto& [key, vol] : project.volumes) {
-        std::string name = vol.name.empty() ? fmt::format("{}_{}", project.name, key) : vol.name;
+        std::string name = volume_name(project, key);
         if (store->get(name)) {
             continue;
         }
@@ -477,6 +402,7 @@ Result<ec::ContainerConfig> container_config(
             if (i == 0) {
                 c.network_mode = nets[i].first;
                 c.ipv4_address = nets[i].second->ipv4_address;
+                c.ipv6_address = nets[i].second->ipv6_address;
             } else {
                 c.networks.push_back(nets[i].first);
             }
@@ -900,7 +826,7 @@ Result<ec::ContainerRecord> create_one(ec::ContainerStore& store, const Project&
         return Error(Errc::internal, "failpoint compose_up_before_container");
     }
     auto id = random_hex_id();
-    auto [mounts, tmpfs] = mount_flags(project, service);
+    auto [mounts, tmpfs] = service_mounts(project, service);
     // A recreated container keeps the anonymous volumes of the one it replaces.
     std::vector<std::string> reused;
     for (size_t i = 0; i < service.volumes.size() && i < mounts.size(); ++i) {

@@ -11,9 +11,6 @@
 
 namespace berth::compose {
 
-namespace {
-
-/// The engine name of network `key`.
 std::string network_name(const Project& project, const std::string& key) {
     auto it = project.networks.find(key);
     if (it != project.networks.end() && !it->second.name.empty()) {
@@ -22,7 +19,6 @@ std::string network_name(const Project& project, const std::string& key) {
     return fmt::format("{}_{}", project.name, key);
 }
 
-/// The engine name of named volume `key`.
 std::string volume_name(const Project& project, const std::string& key) {
     auto it = project.volumes.find(key);
     if (it != project.volumes.end() && !it->second.name.empty()) {
@@ -45,21 +41,25 @@ netns::NetworkSpec network_spec(const Project& project, const std::string& key,
     spec.labels[std::string(labels::project)] = project.name;
     spec.labels[std::string(labels::network)] = key;
     spec.labels[std::string(labels::version)] = std::string(labels::compose_version);
-    if (net.ipam.is_object() && net.ipam.contains("config") && net.ipam["config"].is_array() &&
-        !net.ipam["config"].empty()) {
-        const auto& c = net.ipam["config"][0];
-        for (auto [field, out] : {std::pair{"subnet", &spec.subnet},
-                                  {"gateway", &spec.gateway},
-                                  {"ip_range", &spec.ip_range}}) {
-            if (c.contains(field) && c[field].is_string()) {
-                *out = c[field].get<std::string>();
+    // Every ipam.config entry: an IPv6 subnet fills the IPv6 fields.
+    if (net.ipam.is_object() && net.ipam.contains("config") && net.ipam["config"].is_array()) {
+        for (const auto& c : net.ipam["config"]) {
+            if (!c.is_object()) {
+                continue;
+            }
+            bool v6 = c.contains("subnet") && c["subnet"].is_string() &&
+                      c["subnet"].get<std::string>().find(':') != std::string::npos;
+            for (auto [field, out] : {std::pair{"subnet", v6 ? &spec.subnet6 : &spec.subnet},
+                                      {"gateway", v6 ? &spec.gateway6 : &spec.gateway},
+                                      {"ip_range", v6 ? &spec.ip_range6 : &spec.ip_range}}) {
+                if (c.contains(field) && c[field].is_string() && !*out) {
+                    *out = c[field].get<std::string>();
+                }
             }
         }
     }
     return spec;
 }
-
-}  // namespace
 
 ServiceMounts service_mounts(const Project& project, const Service& service) {
     ServiceMounts out;

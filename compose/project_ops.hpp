@@ -11,6 +11,7 @@
 #include "compose/model.hpp"
 #include "compose/orchestrator.hpp"
 #include "engine/containers/config.hpp"
+#include "netns/network.hpp"
 
 /// Project operations for the compose commands beyond up/down: one-off
 /// (`run`) containers and the resources one service needs.
@@ -18,6 +19,17 @@ namespace berth::compose {
 
 /// The label a one-off container carries with its random slug (Compose's).
 inline constexpr std::string_view oneoff_slug_label = "com.docker.compose.slug";
+
+/// The engine names of network and named volume `key` (`name:` or
+/// `<project>_<key>`).
+[[nodiscard]] std::string network_name(const Project& project, const std::string& key);
+[[nodiscard]] std::string volume_name(const Project& project, const std::string& key);
+
+/// What the engine creates for network `key` of the project: name, driver,
+/// internal, IPv4 and IPv6 IPAM (every `ipam.config` entry; an IPv6 subnet
+/// fills the IPv6 fields), options and the compose labels. Pure.
+[[nodiscard]] netns::NetworkSpec network_spec(const Project& project, const std::string& key,
+                                              const Network& net);
 
 /// A service's mounts as `--mount` and `--tmpfs` values (named volumes
 /// resolved to their engine names). Pure.

@@ -135,6 +135,16 @@ Result<void> configure_endpoint(Netlink& nl, const Network& n, const EndpointRec
     if (!bridge) {
         return std::move(bridge).error().wrap(fmt::format("network {}", n.name));
     }
+    // The host-side name is derived from the container and network ids and no
+    // record names it yet: a link by that name is the remnant of an attach that
+    // was killed before it saved the record (its old namespace still held).
+    if (nl.ifindex(ep.host_ifname)) {
+        log::netns().warn("removing stale interface {} left by an interrupted attach",
+                          ep.host_ifname);
+        if (auto d = nl.delete_link(ep.host_ifname); !d) {
+            return std::move(d).error().wrap("remove stale interface");
+        }
+    }
     if (auto r = nl.create_veth(ep.host_ifname, ep.ifname, nsfd->get(), n.mtu(), ep.mac); !r) {
         return r;
     }
@@ -777,18 +787,24 @@ Result<void> remove_network(const Paths& paths, std::string_view name_or_id) {
     if (!n) {
         return std::move(n).error();
     }
-    if (auto r = store->remove(n->id); !r) {
-        return r;
+    if (!n->endpoints.empty()) {
+        return store->remove(n->id);  // refused: names the connected containers
     }
-    if (failpoint("network_remove_after_record")) {
-        return Error(Errc::internal, "failpoint network_remove_after_record");
-    }
+    // The bridge goes before the record: a crash in between leaves a record
+    // that the next `network rm` or `down` finds and finishes, never a bridge
+    // that nothing refers to (F2).
     auto nl = Netlink::open();
     if (!nl) {
         return std::move(nl).error();
     }
     if (auto r = nl->delete_link(n->bridge); !r) {
         return r;
+    }
+    if (auto r = store->remove(n->id); !r) {
+        return r;
+    }
+    if (failpoint("network_remove_after_record")) {
+        return Error(Errc::internal, "failpoint network_remove_after_record");
     }
     return apply_rules(*store);
 }

@@ -78,7 +78,7 @@ json ps_row(const ec::ContainerRecord& rec, const ec::ContainerState& st, bool n
             {"CreatedAt", fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC", tm.tm_year + 1900,
                                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)},
             {"ID", no_trunc ? rec.id : rec.short_id()},
-            {"Image", rec.config.image},
+            {"Image", rec.broken.empty() ? rec.config.image : std::string("<unreadable record>")},
             {"Labels", labels},
             {"LocalVolumes", std::to_string(rec.config.volumes.size())},
             {"Mounts", ""},

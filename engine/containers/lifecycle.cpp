@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "common/failpoint.hpp"
@@ -146,6 +147,12 @@ Result<json> load_bundle_config(const ContainerStore& store, const std::string& 
 
 Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecord& record,
                                      const AttachFds& attach) {
+    if (!record.broken.empty()) {
+        return Error(Errc::failed_precondition,
+                     fmt::format("container {} has an unreadable record ({}): it can only be "
+                                 "removed (rm -f)",
+                                 record.short_id(), record.broken));
+    }
     auto lock = lock_container(store, record.id);
     if (!lock) {
         return std::move(lock).error();
@@ -348,6 +355,37 @@ Result<void> kill_container(ContainerStore& store, const ContainerRecord& record
     return {};
 }
 
+namespace {
+
+/// Releases every volume `id` holds; with `anonymous`, also removes the
+/// anonymous ones nobody else holds (`rm -v` of a container whose record is
+/// unreadable).
+void release_held_volumes(volumes::VolumeStore& vstore, const std::string& id, bool anonymous) {
+    auto all = vstore.list();
+    if (!all) {
+        log::engine().warn("release volumes of {}: {}", id.substr(0, 12), all.error().message());
+        return;
+    }
+    for (const auto& v : *all) {
+        auto holders = vstore.holders(v.name);
+        if (!holders || std::find(holders->begin(), holders->end(), id) == holders->end()) {
+            continue;
+        }
+        if (auto r = vstore.release(v.name, id); !r) {
+            log::engine().warn("release volume {}: {}", v.name, r.error().message());
+            continue;
+        }
+        if (anonymous && v.anonymous && holders->size() == 1) {
+            auto r = vstore.remove(v.name, true, [](const std::string&) { return false; });
+            if (!r) {
+                log::engine().warn("remove volume {}: {}", v.name, r.error().message());
+            }
+        }
+    }
+}
+
+}  // namespace
+
 Result<void> remove_container_files(const ContainerStore& store, const ContainerRecord& record,
                                     bool volumes) {
     // Volumes first, the record last: a process killed in between leaves the
@@ -356,6 +394,11 @@ Result<void> remove_container_files(const ContainerStore& store, const Container
     auto vstore = volumes::VolumeStore::open(store.paths());
     if (!vstore) {
         return std::move(vstore).error();
+    }
+    if (!record.broken.empty()) {
+        // The record cannot say which volumes it used: the holders can.
+        release_held_volumes(*vstore, record.id, volumes);
+        return store.remove(record);
     }
     auto released = volumes::release_mounts(*vstore, record.config.volumes, record.id);
     if (!released) {

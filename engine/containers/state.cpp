@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <sstream>
+#include <utility>
 
 #include "common/fs.hpp"
 
@@ -46,6 +47,7 @@ void to_json(json& j, const ContainerState& s) {
              {"pid_start_time", s.pid_start_time},
              {"supervisor_pid", s.supervisor_pid},
              {"supervisor_start_time", s.supervisor_start_time},
+             {"boot_id", s.boot_id},
              {"exit_code", s.exit_code},
              {"oom_killed", s.oom_killed},
              {"error", s.error},
@@ -64,6 +66,7 @@ void from_json(const json& j, ContainerState& s) {
     s.pid_start_time = j.value("pid_start_time", uint64_t{0});
     s.supervisor_pid = j.value("supervisor_pid", 0);
     s.supervisor_start_time = j.value("supervisor_start_time", uint64_t{0});
+    s.boot_id = j.value("boot_id", "");
     s.exit_code = j.value("exit_code", 0);
     s.oom_killed = j.value("oom_killed", false);
     s.error = j.value("error", "");
@@ -89,35 +92,65 @@ std::string now_rfc3339() {
                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
-uint64_t process_start_time(pid_t pid) {
+namespace {
+
+/// State letter (field 3) and start time (field 22) of /proc/<pid>/stat;
+/// {0, 0} when the process does not exist.
+std::pair<char, uint64_t> proc_stat(pid_t pid) {
     if (pid <= 0) {
-        return 0;
+        return {0, 0};
     }
     // Not an ifstream: libstdc++ throws from underflow when read() fails, and
     // reading a process that is exiting fails with ESRCH.
     auto read = fs::read_file(fmt::format("/proc/{}/stat", pid));
     if (!read) {
-        return 0;
+        return {0, 0};
     }
     const std::string& text = *read;
     // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
     auto close = text.rfind(')');
-    if (close == std::string::npos) {
-        return 0;
+    if (close == std::string::npos || close + 2 >= text.size()) {
+        return {0, 0};
     }
     std::istringstream rest(text.substr(close + 2));
     std::string field;
+    char state = 0;
     // Fields after the name start at 3 (state); the start time is field 22.
     for (int i = 3; i <= 22; ++i) {
         if (!(rest >> field)) {
-            return 0;
+            return {0, 0};
+        }
+        if (i == 3) {
+            state = field[0];
         }
     }
-    return std::stoull(field);
+    return {state, std::stoull(field)};
+}
+
+}  // namespace
+
+uint64_t process_start_time(pid_t pid) { return proc_stat(pid).second; }
+
+const std::string& current_boot_id() {
+    static const std::string id = [] {
+        auto text = fs::read_file("/proc/sys/kernel/random/boot_id");
+        std::string out = text ? *text : std::string();
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+            out.pop_back();
+        }
+        return out;
+    }();
+    return id;
 }
 
 bool process_matches(pid_t pid, uint64_t start_time) {
-    return pid > 0 && start_time != 0 && process_start_time(pid) == start_time;
+    if (pid <= 0 || start_time == 0) {
+        return false;
+    }
+    // A zombie (or a dying task) has exited: it only waits to be reaped, by a
+    // parent that may be gone (a killed supervisor's children go to init).
+    auto [state, started] = proc_stat(pid);
+    return started == start_time && state != 'Z' && state != 'X';
 }
 
 }  // namespace berth::engine::containers

@@ -33,6 +33,7 @@ struct ContainerState {
     uint64_t pid_start_time = 0;   ///< /proc/<pid>/stat field 22, guards against pid reuse
     pid_t supervisor_pid = 0;
     uint64_t supervisor_start_time = 0;
+    std::string boot_id;           ///< kernel boot the pids belong to (F9: pids do not survive a reboot)
     int exit_code = 0;
     bool oom_killed = false;
     std::string error;
@@ -55,7 +56,11 @@ std::string now_rfc3339();
 /// /proc/<pid>/stat), 0 when the process does not exist.
 uint64_t process_start_time(pid_t pid);
 
-/// True when `pid` is alive and started at `start_time` (not a reused pid).
+/// This boot's id (/proc/sys/kernel/random/boot_id), read once; "" if unreadable.
+const std::string& current_boot_id();
+
+/// True when `pid` is alive (not a zombie) and started at `start_time` (not a
+/// reused pid).
 bool process_matches(pid_t pid, uint64_t start_time);
 
 }  // namespace berth::engine::containers

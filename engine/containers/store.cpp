@@ -2,6 +2,8 @@
 #include "engine/containers/store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,12 +69,11 @@ std::string generate_name() {
 
 namespace {
 
-/// True when `dir`/record.json holds the record of container `id`. Records are
-/// replaced by rename, so a process never sees a partial one; only a power
-/// loss can leave one empty or torn.
-bool record_is_readable(const std::filesystem::path& dir, const std::string& id) {
-    auto j = read_json(dir / "record.json");
-    return j && j->is_object() && j->value("id", "") == id;
+/// True when the container has a record file (readable or not: records are
+/// replaced by rename, so only a power loss can leave one torn, F8).
+bool has_record(const Paths& paths, const std::string& id) {
+    std::error_code ec;
+    return id.size() == 64 && std::filesystem::exists(paths.container(id) / "record.json", ec);
 }
 
 }  // namespace
@@ -86,42 +87,105 @@ Result<ContainerStore> ContainerStore::open(const Paths& paths) {
     return ContainerStore(paths);
 }
 
-Result<void> ContainerStore::reserve_name(const std::string& name, const std::string& id,
-                                          bool durable) const {
-    auto path = paths_.root / "names" / name;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            auto written = ::write(fd, id.data(), id.size());
-            if (durable) {
-                ::fsync(fd);
-            }
-            ::close(fd);
-            if (written != static_cast<ssize_t>(id.size())) {
-                ::unlink(path.c_str());
-                return Error(Errc::internal, fmt::format("reserve container name {}", name));
-            }
-            return {};
+namespace {
+
+/// The id a name reservation holds, "" when unreadable.
+std::string reservation_owner(int fd) {
+    char buf[65] = {};
+    auto n = ::pread(fd, buf, 64, 0);
+    return n == 64 ? std::string(buf, 64) : std::string();
+}
+
+/// Links the open, unnamed or privately named file `fd` at `path`; fails with
+/// EEXIST when the name exists (link(2) never replaces).
+int link_into_place(int fd, const std::filesystem::path& tmp, const std::filesystem::path& path) {
+    if (tmp.empty()) {
+        auto proc = fmt::format("/proc/self/fd/{}", fd);
+        return ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+    }
+    return ::link(tmp.c_str(), path.c_str());
+}
+
+}  // namespace
+
+Result<UniqueFd> ContainerStore::reserve_name(const std::string& name, const std::string& id,
+                                              bool durable) const {
+    const auto dir = paths_.root / "names";
+    const auto path = dir / name;
+    // The reservation is written and locked before it gets its name, so no
+    // other creator ever sees it empty or unlocked. An O_TMPFILE file leaves
+    // nothing behind if we die; the named fallback (file systems without
+    // O_TMPFILE) starts with a dot, which no container name does.
+    std::filesystem::path tmp;
+    UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    if (!fd) {
+        tmp = dir / fmt::format(".{}", id);
+        fd = UniqueFd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    }
+    if (!fd) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("reserve container name {}", name));
+    }
+    auto drop_tmp = [&] {
+        if (!tmp.empty()) {
+            ::unlink(tmp.c_str());
+        }
+    };
+    if (::write(fd.get(), id.data(), id.size()) != static_cast<ssize_t>(id.size()) ||
+        ::flock(fd.get(), LOCK_EX) != 0 || (durable && ::fsync(fd.get()) != 0)) {
+        int err = errno;
+        drop_tmp();
+        return Error::from_errno(err, fmt::format("reserve container name {}", name));
+    }
+    auto in_use = [&](const std::string& owner) {
+        return Error(Errc::conflict,
+                     fmt::format("Conflict. The container name \"/{}\" is already in use by "
+                                 "container \"{}\". You have to remove (or rename) that "
+                                 "container to be able to reuse that name.",
+                                 name, owner));
+    };
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        if (link_into_place(fd.get(), tmp, path) == 0) {
+            drop_tmp();
+            return fd;
         }
         if (errno != EEXIST) {
             int err = errno;
+            drop_tmp();
             return Error::from_errno(err, fmt::format("reserve container name {}", name));
         }
-        auto owner = fs::read_file(path);
-        std::string owner_id = owner ? *owner : std::string();
-        // A reservation whose container record does not exist is left over from a
-        // crash between reserving and writing the record: reclaim it. So is one
-        // whose record a power loss left torn (an unsynced --rm record).
-        if (owner_id.size() == 64 && record_is_readable(paths_.container(owner_id), owner_id)) {
-            return Error(Errc::conflict,
-                         fmt::format("Conflict. The container name \"/{}\" is already in use by "
-                                     "container \"{}\". You have to remove (or rename) that "
-                                     "container to be able to reuse that name.",
-                                     name, owner_id));
+        UniqueFd other(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!other) {
+            continue;  // removed meanwhile: try again
         }
+        auto owner = reservation_owner(other.get());
+        if (has_record(paths_, owner)) {
+            drop_tmp();
+            return in_use(owner);  // a container, readable record or not (F8)
+        }
+        // No record: either its creator is between reserving and
+        // writing the record (it holds the lock), or it died there.
+        if (::flock(other.get(), LOCK_EX | LOCK_NB) != 0) {
+            drop_tmp();
+            return in_use(owner);
+        }
+        struct stat held {};
+        struct stat now {};
+        if (::fstat(other.get(), &held) != 0 || ::stat(path.c_str(), &now) != 0 ||
+            held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
+            continue;  // replaced while we waited: look again
+        }
+        if (has_record(paths_, owner)) {
+            drop_tmp();
+            return in_use(owner);  // written just before the lock was released
+        }
+        log::engine().info("reclaiming the name {} from a container creation that did not finish",
+                           name);
         ::unlink(path.c_str());
     }
-    return Error(Errc::conflict, fmt::format("reserve container name {}: raced with another create", name));
+    drop_tmp();
+    return Error(Errc::conflict,
+                 fmt::format("reserve container name {}: raced with another create", name));
 }
 
 Result<ContainerRecord> ContainerStore::create(ContainerRecord record) {
@@ -143,6 +207,8 @@ Result<ContainerRecord> ContainerStore::create(ContainerRecord record) {
                                      record.name));
         }
     }
+    // Held (locked) until the record is written: see reserve_name.
+    UniqueFd reservation;
     for (int attempt = 0;; ++attempt) {
         if (generated) {
             record.name = generate_name();
@@ -152,6 +218,7 @@ Result<ContainerRecord> ContainerStore::create(ContainerRecord record) {
         }
         auto r = reserve_name(record.name, record.id, !record.config.auto_remove);
         if (r) {
+            reservation = std::move(*r);
             break;
         }
         if (!generated || r.error().code() != Errc::conflict || attempt > 20) {
@@ -189,12 +256,15 @@ Result<ContainerRecord> ContainerStore::get(std::string_view ref) const {
     auto load = [&](const std::string& id) -> Result<ContainerRecord> {
         auto j = read_json(paths_.container(id) / "record.json");
         if (!j) {
-            return std::move(j).error();
+            if (j.error().code() == Errc::not_found) {
+                return std::move(j).error();
+            }
+            return broken_record(id, j.error().message());
         }
         try {
             return j->get<ContainerRecord>();
         } catch (const json::exception& e) {
-            return Error(Errc::internal, fmt::format("read container {}: {}", id, e.what()));
+            return broken_record(id, e.what());
         }
     };
     // Full id first, then name, then a unique id prefix (Docker's order).
@@ -243,20 +313,42 @@ Result<std::vector<ContainerRecord>> ContainerStore::list() const {
         auto j = read_json(e.path() / "record.json");
         if (!j) {
             if (j.error().code() != Errc::not_found) {
-                log::engine().warn("skip container {}: {}", id, j.error().message());
+                out.push_back(broken_record(id, j.error().message()));
             }
             continue;
         }
         try {
             out.push_back(j->get<ContainerRecord>());
         } catch (const json::exception& ex) {
-            log::engine().warn("skip container {}: {}", id, ex.what());
+            out.push_back(broken_record(id, ex.what()));
         }
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
         return a.created != b.created ? a.created > b.created : a.id < b.id;
     });
     return out;
+}
+
+ContainerRecord ContainerStore::broken_record(const std::string& id, std::string why) const {
+    log::engine().warn("container {} has an unreadable record ({}): it can only be removed "
+                       "(rm -f)",
+                       id.substr(0, 12), why);
+    ContainerRecord r;
+    r.id = id;
+    r.broken = std::move(why);
+    std::error_code ec;
+    // The name is the reservation that holds this id.
+    for (const auto& e : std::filesystem::directory_iterator(paths_.root / "names", ec)) {
+        auto name = e.path().filename().native();
+        if (name.empty() || name[0] == '.') {
+            continue;
+        }
+        if (auto owner = fs::read_file(e.path()); owner && *owner == id) {
+            r.name = name;
+            break;
+        }
+    }
+    return r;
 }
 
 Result<ContainerState> ContainerStore::state(const std::string& id) const {
@@ -280,16 +372,19 @@ Result<ContainerState> ContainerStore::state(const std::string& id) const {
     }
     bool live_status = st.status == Status::running || st.status == Status::paused ||
                        st.status == Status::restarting;
-    if (live_status && !process_matches(st.supervisor_pid, st.supervisor_start_time) &&
-        !process_matches(st.pid, st.pid_start_time)) {
+    // Pids recorded in another boot name nobody now, whatever runs under them (F9).
+    const bool other_boot = !st.boot_id.empty() && st.boot_id != current_boot_id();
+    if (live_status && (other_boot || (!process_matches(st.supervisor_pid, st.supervisor_start_time) &&
+                                       !process_matches(st.pid, st.pid_start_time)))) {
         // Neither the supervisor nor the process is alive: it died without
-        // recording an exit (F4). Docker reports 255 in that case.
+        // recording an exit (F4), or the host rebooted. Docker reports 255.
         st.status = Status::exited;
         st.exit_code = 255;
         if (st.finished_at.empty() || st.finished_at < st.started_at) {
             st.finished_at = now_rfc3339();
         }
         st.pid = 0;
+        st.supervisor_pid = 0;
         auto ignored = write_state(id, st);
         (void)ignored;
     }

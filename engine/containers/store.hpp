@@ -8,6 +8,7 @@
 
 #include "common/paths.hpp"
 #include "common/result.hpp"
+#include "common/unique_fd.hpp"
 #include "engine/containers/config.hpp"
 #include "engine/containers/state.hpp"
 
@@ -24,6 +25,10 @@ struct ContainerRecord {
     nlohmann::json image_config;           ///< the image's "config" object at create time
     std::vector<std::string> layers;       ///< snapshot dirs of the image, bottom first
     std::string platform = "linux";
+    /// Not stored: set by get()/list() when record.json cannot be read (a torn
+    /// or garbled file, F8). Such a record carries only the id and the name
+    /// found in the name reservations; it can be listed (as dead) and removed.
+    std::string broken;
 
     [[nodiscard]] std::string short_id() const { return id.substr(0, 12); }
 };
@@ -38,9 +43,12 @@ struct ContainerView {
 };
 
 /// Container records under Paths::containers(), and the name reservations
-/// under <root>/names (one file per name, created with O_EXCL so that two
-/// `run --name x` at once cannot both win). Thread-compatible; processes
-/// coordinate through the files themselves.
+/// under <root>/names (one file per name holding the owner's id). A
+/// reservation appears complete and locked (linked into place, flock held)
+/// and stays locked until its record is written, so that of any number of
+/// concurrent `run --name x` exactly one wins, and a reservation is reclaimed
+/// only when its creator died before writing the record. Thread-compatible;
+/// processes coordinate through the files themselves.
 class ContainerStore {
 public:
     /// Creates the directories if needed.
@@ -51,17 +59,19 @@ public:
     /// The record and the name survive a power loss (fsync), except for an
     /// auto-remove (--rm) container: its record lives only as long as its
     /// process, which a power loss ends, so it is written atomically without
-    /// fsync. A record or name left torn by a power loss is never taken as a
-    /// live container: its name can be reserved again.
+    /// fsync. A container whose record a power loss left torn keeps its name
+    /// until it is removed (it is listed as broken); a name whose record was
+    /// never written can be reserved again.
     Result<ContainerRecord> create(ContainerRecord record);
 
     /// Finds a container by full id, unique id prefix, or name.
     /// Errc::not_found: "No such container: <ref>"; an ambiguous prefix is
-    /// Errc::invalid_argument.
+    /// Errc::invalid_argument. A container whose record cannot be read is
+    /// returned with `broken` set.
     Result<ContainerRecord> get(std::string_view ref) const;
 
     /// Every container, sorted by creation time, newest first. A record that
-    /// cannot be read is skipped (and logged).
+    /// cannot be read is returned with `broken` set (and logged).
     Result<std::vector<ContainerRecord>> list() const;
 
     /// The state file of a container; a missing one means `created`. The state
@@ -80,7 +90,9 @@ public:
 
 private:
     explicit ContainerStore(Paths paths) : paths_(std::move(paths)) {}
-    Result<void> reserve_name(const std::string& name, const std::string& id, bool durable) const;
+    Result<UniqueFd> reserve_name(const std::string& name, const std::string& id,
+                                  bool durable) const;
+    ContainerRecord broken_record(const std::string& id, std::string why) const;
     Paths paths_;
 };
 

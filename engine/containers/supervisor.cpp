@@ -359,6 +359,7 @@ Result<void> Supervisor::setup() {
     }
     state_.supervisor_pid = ::getpid();
     state_.supervisor_start_time = process_start_time(::getpid());
+    state_.boot_id = current_boot_id();
     state_.stopped_by_user = false;
     auto log = LogWriter::open(store_->dir(id_) / (id_ + "-json.log"));
     if (!log) {

@@ -234,7 +234,7 @@ TEST_CASE("build: the cache hits every unchanged step and only steps after a cha
           std::count(all.out.begin(), all.out.end(), '\n'));
 }
 
-TEST_CASE("build: multi-stage with --target builds only the stages needed; build args",
+TEST_CASE("build: multi-stage with --target builds only the stages needed, build args",
           "[build][.root]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -284,7 +284,7 @@ TEST_CASE("build: .dockerignore with exceptions and **", "[build][.root]") {
     CHECK(bad.err.find("Dockerfile:2:") != std::string::npos);
 }
 
-TEST_CASE("build: ONBUILD triggers run in the child build; RUN --network=none",
+TEST_CASE("build: ONBUILD triggers run in the child build, RUN --network=none",
           "[build][.root]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -394,7 +394,7 @@ TEST_CASE("build: RUN --mount binds cannot write to their source or the host (ro
     CHECK(after == before);
 }
 
-TEST_CASE("build: a loaded image is never a cache candidate (row 25); saved builds load "
+TEST_CASE("build: a loaded image is never a cache candidate (row 25), saved builds load "
           "elsewhere and pass skopeo inspect",
           "[build][.root]") {
     OuterNetns outer;

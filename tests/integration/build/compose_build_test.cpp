@@ -25,7 +25,7 @@ void write(const stdfs::path& p, const std::string& content) {
 
 }  // namespace
 
-TEST_CASE("compose build: context, dockerfile, dockerfile_inline, args, target; up --build",
+TEST_CASE("compose build: context, dockerfile, dockerfile_inline, args, target, up --build",
           "[build][compose][.root]") {
     OuterNetns outer;
     ScratchRoot s;

@@ -389,8 +389,8 @@ const std::vector<std::string> up_points = {
 };
 
 // Points between the netns attach and the supervisor launch: the next start
-// sometimes fails with "create veth …: Object exists" (a netns bug, reported:
-// the stale endpoint of the killed start is not always gone).
+// used to fail with "create veth …: Object exists" (the host-side veth of the
+// killed start outlived it; attach now removes a stale one).
 const std::vector<std::string> attach_points = {
     "netns_attach_after_veth",
     "container_start_after_network",
@@ -430,17 +430,17 @@ void kill_up_at(const std::vector<std::string>& points) {
 
 }  // namespace
 
-TEST_CASE("F1: kill -9 of up at every failpoint; the next up converges, down -v leaves nothing",
+TEST_CASE("F1: kill -9 of up at every failpoint, the next up converges, down -v leaves nothing",
           "[.root][root][compose][slow]") {
     kill_up_at(up_points);
 }
 
 TEST_CASE("F1: kill -9 of up between the netns attach and the supervisor launch",
-          "[.root][root][compose][slow][!mayfail]") {
+          "[.root][root][compose][slow]") {
     kill_up_at(attach_points);
 }
 
-TEST_CASE("F1/F2: kill -9 of up and of down at spread delays; reruns converge and leave nothing",
+TEST_CASE("F1/F2: kill -9 of up and of down at spread delays, reruns converge and leave nothing",
           "[.root][root][compose][slow]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -520,7 +520,7 @@ void check_rerun(const RunResult& r) {
 }  // namespace
 
 TEST_CASE(
-    "F2: kill -9 of down, rm -f, network rm and volume rm at their failpoints; the rerun "
+    "F2: kill -9 of down, rm -f, network rm and volume rm at their failpoints, the rerun "
     "succeeds and leaves nothing",
     "[.root][root][compose][slow]") {
     OuterNetns outer;
@@ -581,7 +581,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a failing service start: up exits non-zero naming what started and what failed; "
+    "a failing service start: up exits non-zero naming what started and what failed, "
     "down removes everything",
     "[.root][root][compose]") {
     OuterNetns outer;
@@ -646,7 +646,7 @@ TEST_CASE(
     CHECK(after == baseline);
 }
 
-TEST_CASE("F17: parallel up of one project is serialised; a lock of a killed up is released",
+TEST_CASE("F17: parallel up of one project is serialised, a lock of a killed up is released",
           "[.root][root][compose][slow]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -702,11 +702,11 @@ TEST_CASE("F17: parallel up of one project is serialised; a lock of a killed up 
     CHECK(after == baseline);
 }
 
-// Known engine bug (reported): ContainerStore::reserve_name reclaims a name whose
-// owner has no readable record yet, which is also the case while the winner is
-// between reserving the name and writing its record, so two runs can both win.
+// A reservation is reclaimed only when its creator died before writing the
+// record (its lock is free): while the winner is between the two, the others
+// lose (they used to reclaim it and win too).
 TEST_CASE("F17: twenty parallel run --name same: one wins, the others say the name is in use",
-          "[.root][root][compose][!mayfail]") {
+          "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot s;
     const auto baseline = berth::testing::take_census(s);
@@ -717,8 +717,8 @@ TEST_CASE("F17: twenty parallel run --name same: one wins, the others say the na
         std::vector<std::thread> threads;
         for (int i = 0; i < n; ++i) {
             threads.emplace_back([&, i] {
-                results[i] = s.berth({"run", "-d", "--name", "same", "--stop-signal", "SIGKILL",
-                                      "busybox", "sleep", "3600"});
+                results[i] = s.berth({"run", "-d", "--name", "same", "--network", "none",
+                                      "--stop-signal", "SIGKILL", "busybox", "sleep", "3600"});
             });
         }
         for (auto& t : threads) {
@@ -746,7 +746,7 @@ TEST_CASE("F17: twenty parallel run --name same: one wins, the others say the na
     CHECK(after == baseline);
 }
 
-TEST_CASE("Ctrl-C during up -d leaves a consistent state; the next up converges",
+TEST_CASE("Ctrl-C during up -d leaves a consistent state, the next up converges",
           "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -807,7 +807,7 @@ std::string container_id(const ScratchRoot& s, const std::string& name) {
 
 TEST_CASE(
     "F8: a zeroed or truncated state file or garbled volume metadata breaks only its "
-    "object; rm -f works",
+    "object, rm -f works",
     "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot s;
@@ -873,11 +873,11 @@ TEST_CASE(
     CHECK(after == baseline);
 }
 
-// Known engine bug (reported): ContainerStore::list skips a container whose
-// record.json does not parse and get() cannot find it, so it is neither shown as
-// broken nor removable, and its processes, endpoints and cgroups stay.
+// A container whose record.json does not parse used to be skipped by list()
+// and not found by get(): neither shown nor removable, its processes,
+// endpoints and cgroups stayed.
 TEST_CASE("F8: a garbled container record is shown as broken and rm -f removes it",
-          "[.root][root][compose][!mayfail]") {
+          "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot s;
     const auto baseline = berth::testing::take_census(s);
@@ -901,10 +901,12 @@ TEST_CASE("F8: a garbled container record is shown as broken and rm -f removes i
     CHECK(after == baseline);
 }
 
-// Known bug (reported): after the simulated reboot `compose ps` still says
-// "running", so `up` keeps the containers and the published port is not restored.
+// After the simulated reboot `compose ps` used to say "running" (the killed
+// processes were zombies with their recorded start times), so `up` kept the
+// containers and the published port was never restored. Pids are also
+// checked against the recorded boot id (see the unit tests).
 TEST_CASE("F9: after a simulated reboot the next up converges with no stale references",
-          "[.root][root][compose][!mayfail]") {
+          "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot s;
     const auto baseline = berth::testing::take_census(s);
@@ -1178,7 +1180,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "F20 (scaled to 20 MB): an output flood with logs -f killed midway; the container "
+    "F20 (scaled to 20 MB): an output flood with logs -f killed midway, the container "
     "finishes and its log is complete",
     "[.root][root][compose][slow]") {
     OuterNetns outer;

@@ -349,7 +349,7 @@ TEST_CASE("up --wait fails with the last probe output of a service that is never
     CHECK(after == baseline);
 }
 
-TEST_CASE("up --scale adds and removes replicas; --no-deps leaves dependencies alone",
+TEST_CASE("up --scale adds and removes replicas, --no-deps leaves dependencies alone",
           "[.root][root][compose]") {
     OuterNetns outer;
     ScratchRoot scratch;

@@ -151,7 +151,7 @@ TEST_CASE("quickstart: up -d, DNS by service name, idempotent up, recreate, down
     CHECK(after == baseline);
 }
 
-TEST_CASE("a failing dependency fails up naming the service; down removes what started",
+TEST_CASE("a failing dependency fails up naming the service, down removes what started",
           "[compose][.root]") {
     OuterNetns outer;
     ScratchRoot scratch;

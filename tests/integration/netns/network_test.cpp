@@ -217,7 +217,7 @@ TEST_CASE("published ports answer on loopback and the host address, not to peers
     CHECK(outer_state() == before);
 }
 
-TEST_CASE("connect and disconnect change what resolves; bad input is refused cleanly",
+TEST_CASE("connect and disconnect change what resolves, bad input is refused cleanly",
           "[netns][.root]") {
     OuterNetns outer;
     const auto before = outer_state();

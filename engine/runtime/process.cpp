@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cstring>
 #include <set>
 
@@ -258,9 +259,13 @@ Result<std::string> find_executable(const std::string& name, const std::vector<s
         struct stat st {};
         if (::stat(name.c_str(), &st) != 0) {
             int err = errno;
+            // Go's wording (lower case), as runc reports it: "no such file or directory".
+            std::string why = std::strerror(err);
+            if (!why.empty()) {
+                why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+            }
             return Error(err == ENOENT ? Errc::not_found : Errc::permission_denied,
-                         fmt::format("exec: \"{}\": stat {}: {}", name, name, std::strerror(err)),
-                         err);
+                         fmt::format("exec: \"{}\": stat {}: {}", name, name, why), err);
         }
         return name;
     }

@@ -205,6 +205,10 @@ TEST_CASE("compose exec runs in a replica with its env, -e, -w, --index and exit
 
     auto code = fx.compose({"exec", "-T", "web", "sh", "-c", "exit 7"});
     CHECK(code.exit_code == 7);
+    // Docker's codes for a program that is missing (127) or cannot run (126).
+    CHECK(fx.compose({"exec", "-T", "web", "no-such-program"}).exit_code == 127);
+    CHECK(fx.compose({"exec", "-T", "web", "/no/such"}).exit_code == 127);
+    CHECK(fx.compose({"exec", "-T", "web", "/etc/passwd"}).exit_code == 126);
 
     auto envwd = fx.compose({"exec", "-T", "-e", "FOO=bar", "-w", "/tmp", "web", "sh", "-c",
                              "echo $FOO $(pwd)"});

@@ -156,6 +156,10 @@ TEST_CASE("an unknown command exits 127 and a bad image 125, leaving nothing",
     CHECK(missing.err.find("no-such-command") != std::string::npos);
     auto noexec = root.berth({"run", "--rm", "--network", "none", "busybox", "/etc/passwd"});
     CHECK(noexec.exit_code == 126);
+    // A missing absolute path is also 127, in Go's wording.
+    auto absent = root.berth({"run", "--rm", "--network", "none", "busybox", "/no/such"});
+    CHECK(absent.exit_code == 127);
+    CHECK(absent.err.find("stat /no/such: no such file or directory") != std::string::npos);
     auto image = root.berth({"run", "--rm", "--network", "none", "no-such-image:1"});
     CHECK(image.exit_code == 125);
     CHECK(image.err.find("no-such-image") != std::string::npos);
@@ -278,6 +282,8 @@ TEST_CASE("exec joins the container's PID namespace and cgroup", "[engine][conta
     CHECK(code.exit_code == 7);
     auto missing = root.berth({"exec", "host1", "nope"});
     CHECK(missing.exit_code == 127);
+    CHECK(root.berth({"exec", "host1", "/no/such"}).exit_code == 127);
+    CHECK(root.berth({"exec", "host1", "/etc"}).exit_code == 126);
     auto env = root.berth({"exec", "-e", "A=b", "-w", "/tmp", "host1", "sh", "-c", "echo $A; pwd"});
     CHECK(env.out == "b\n/tmp\n");
     CHECK(root.berth({"rm", "-f", "host1"}).exit_code == 0);

@@ -189,7 +189,15 @@ std::string cache_key(const Seccomp& spec) {
         rules.push_back({r.names, r.action, r.errno_ret ? static_cast<int64_t>(*r.errno_ret) : -1,
                          args});
     }
-    const scmp_version* v = seccomp_version();
+    // The version berth was built against, not seccomp_version(): asking the
+    // library would load it for every container, and a cached program is
+    // what makes that unnecessary. (A libseccomp upgraded under the same
+    // berth build keeps using the programs cached until berth is rebuilt;
+    // they stay valid filters for the same profile and kernel.)
+    struct {
+        unsigned major, minor, micro;
+    } version{SCMP_VER_MAJOR, SCMP_VER_MINOR, SCMP_VER_MICRO};
+    const auto* v = &version;
     utsname u{};
     ::uname(&u);
     nlohmann::json key = {

@@ -477,6 +477,25 @@ Result<void> Cgroup::add(pid_t pid) const {
     return {};
 }
 
+Result<void> Cgroup::add_self() const {
+    if (mode_ == CgroupMode::v2) {
+        return add(0);
+    }
+    for (const auto& d : dirs_) {
+        if (auto r = write_file(d / "tasks", "0"); !r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+Result<UniqueFd> Cgroup::open_dir() const {
+    if (dirs_.empty()) {
+        return Error(Errc::failed_precondition, "cgroup has no directory");
+    }
+    return fs::open(dirs_.front(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 Result<std::vector<pid_t>> Cgroup::pids() const {
     stdfs::path d = dirs_.empty() ? stdfs::path{} : dirs_.front();
     if (mode_ == CgroupMode::v1) {

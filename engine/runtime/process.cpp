@@ -101,8 +101,14 @@ Result<Pipe> make_pipe() {
     return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-pid_t clone3_call(uint64_t flags, int* pidfd) {
+pid_t clone3_call(uint64_t flags, int* pidfd, int cgroup_fd = -1) {
     clone_args args{};
+    if (cgroup_fd >= 0) {
+        // cgroup v2: born in the container's cgroup, no migration (and no
+        // threadgroup lock) at all.
+        flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
     args.flags = flags;
     args.pidfd = reinterpret_cast<uint64_t>(pidfd);
     args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
@@ -520,13 +526,21 @@ uint64_t ns_flag(const std::string& type) {
 
 /// The container's first process, between clone3 and execve.
 [[noreturn]] void container_init(const Spec& spec, const stdfs::path& bundle, const Stdio& stdio,
-                                 int sync_fd, int err_fd, const SeccompProgram* seccomp) {
+                                 int sync_fd, int err_fd, const SeccompProgram* seccomp,
+                                 const detail::Cgroup* join_cgroup) {
     auto fail = [&](Error e) { child_fail(err_fd, e); };
     char go = 0;
     if (::read(sync_fd, &go, 1) != 1) {
         ::_exit(125);  // the parent gave up; it reports the error
     }
     ::close(sync_fd);
+    // cgroup v1: we move ourselves, before anything else runs here and while
+    // the host's cgroupfs is still in view (see Cgroup::add_self).
+    if (join_cgroup != nullptr) {
+        if (auto a = join_cgroup->add_self(); !a) {
+            fail(std::move(a).error().wrap("join cgroup"));
+        }
+    }
     auto s = setup_stdio(stdio, spec.process.terminal, true);
     if (!s) {
         fail(std::move(s).error());
@@ -676,8 +690,20 @@ Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdi
                          fmt::format("run container {}: user namespaces", id));
         }
     }
+    // v2: the child is cloned into its cgroup; v1: it joins by itself.
+    UniqueFd cgroup_dir;
+    const detail::Cgroup* join_cgroup = nullptr;
+    if (cgroup && cgroup->mode() == CgroupMode::v2) {
+        auto dir = cgroup->open_dir();
+        if (!dir) {
+            return std::move(dir).error().wrap(fmt::format("run container {}: open cgroup", id));
+        }
+        cgroup_dir = std::move(*dir);
+    } else if (cgroup) {
+        join_cgroup = &*cgroup;
+    }
     int pidfd = -1;
-    pid_t pid = clone3_call(flags, &pidfd);
+    pid_t pid = clone3_call(flags, &pidfd, cgroup_dir.get());
     if (pid < 0) {
         return sys_error(fmt::format("run container {}: clone", id));
     }
@@ -685,18 +711,12 @@ Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdi
         sync->w.reset();
         err->r.reset();
         container_init(*spec, bundle, stdio, sync->r.get(), err->w.get(),
-                       seccomp ? &*seccomp : nullptr);
+                       seccomp ? &*seccomp : nullptr, join_cgroup);
     }
     UniqueFd owned_pidfd(pidfd);
+    cgroup_dir.reset();
     sync->r.reset();
     err->w.reset();
-    if (cgroup) {
-        auto a = cgroup->add(pid);
-        if (!a) {
-            kill_and_reap(pid, pidfd);
-            return std::move(a).error().wrap(fmt::format("run container {}: join cgroup", id));
-        }
-    }
     char go = 1;
     if (::write(sync->w.get(), &go, 1) != 1) {
         kill_and_reap(pid, pidfd);
@@ -781,7 +801,7 @@ Result<Started> exec(pid_t init_pid, const nlohmann::json& config,
             child_fail(efd, s.error());
         }
         if (cgroup) {
-            auto a = cgroup->add(0);
+            auto a = cgroup->add_self();  // single-threaded: a fresh fork
             if (!a) {
                 child_fail(efd, std::move(a).error().wrap("exec: join cgroup"));
             }

@@ -482,7 +482,7 @@ Result<Endpoint> attach_one(NetworkStore& store, Netlink& nl, const Target& c,
         return Error(Errc::internal, "failpoint netns_attach_after_veth");
     }
     n->endpoints[c.id] = ep;
-    if (auto r = store.save(*n); !r) {
+    if (auto r = store.save(*n, fs::Durability::process_crash); !r) {
         auto d = nl.delete_link(ep.host_ifname);
         (void)d;
         return std::move(r).error();
@@ -522,7 +522,7 @@ Result<void> detach_one(NetworkStore& store, Netlink& nl, const std::string& net
         return r;
     }
     n->endpoints.erase(it);
-    return store.save(*n);
+    return store.save(*n, fs::Durability::process_crash);
 }
 
 void start_resolver_if_needed(const NetworkStore& store) {
@@ -903,7 +903,7 @@ Result<void> reconcile(const Paths& paths) {
             changed = true;
         }
         if (changed) {
-            if (auto r = store->save(n); !r) {
+            if (auto r = store->save(n, fs::Durability::process_crash); !r) {
                 return r;
             }
         }

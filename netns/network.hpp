@@ -137,8 +137,12 @@ public:
     [[nodiscard]] Result<void> remove(std::string_view name_or_id);
     /// Removes every network without endpoints except `bridge`; returns their names.
     [[nodiscard]] Result<std::vector<std::string>> prune();
-    /// Writes a record (after endpoint changes).
-    [[nodiscard]] Result<void> save(const Network& net);
+    /// Writes a record. Endpoint changes pass fs::Durability::process_crash:
+    /// endpoints live only as long as their kernel objects, which a power loss
+    /// ends too, and stale ones are dropped when found (reconcile, attach), so
+    /// the two fsyncs per attach, under the network lock, buy nothing.
+    [[nodiscard]] Result<void> save(const Network& net,
+                                    fs::Durability durability = fs::Durability::durable);
 
     [[nodiscard]] const Paths& paths() const { return paths_; }
 

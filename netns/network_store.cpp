@@ -307,8 +307,8 @@ Result<NetworkStore> NetworkStore::open(const Paths& paths) {
     return NetworkStore(paths, std::move(*lock));
 }
 
-Result<void> NetworkStore::save(const Network& net) {
-    return write_json(paths_.networks() / (net.id + ".json"), to_json(net), 2, 0600);
+Result<void> NetworkStore::save(const Network& net, fs::Durability durability) {
+    return write_json(paths_.networks() / (net.id + ".json"), to_json(net), 2, 0600, durability);
 }
 
 Result<std::vector<Network>> NetworkStore::list() const { return read_networks(paths_); }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <array>
 #include <utility>
 
@@ -328,6 +329,15 @@ private:
     /// Exits when no network needs DNS, deciding under the network lock so
     /// that an attach racing with the exit starts a new resolver.
     void maybe_exit() {
+        // A state root that was removed (a scratch root deleted after its
+        // last `down`) has no networks left to serve: exit without opening
+        // the store, which would create the directories again.
+        std::error_code ec;
+        if (!std::filesystem::exists(paths_.networks(), ec) && !ec) {
+            lock_.reset();
+            stop();
+            return;
+        }
         auto store = NetworkStore::open(paths_);
         if (!store) {
             return;

@@ -514,6 +514,8 @@ void add_supervise(CLI::App& app, Context& ctx) {
 
 }  // namespace
 
+void add_supervise_command(CLI::App& app, Context& ctx) { add_supervise(app, ctx); }
+
 void add_container_commands(CLI::App& app, Context& ctx) {
     add_supervise(app, ctx);
     add_run_commands(app, ctx);

@@ -13,6 +13,8 @@ namespace berth::cli {
 void add_image_commands(CLI::App& app, Context& ctx);  // cmd_image*.cpp: images, image, pull, ...
 void add_run_commands(CLI::App& app, Context& ctx);        // cmd_run.cpp: run, create, start
 void add_container_commands(CLI::App& app, Context& ctx);  // cmd_container.cpp (calls add_run_commands)
+/// Only the hidden `__supervise` (cmd_container.cpp): what an exec'd supervisor needs.
+void add_supervise_command(CLI::App& app, Context& ctx);
 void add_config_command(CLI::App& app, Context& ctx);      // cmd_config.cpp: config, compose config
 void add_compose_commands(CLI::App& app, Context& ctx);    // cmd_compose.cpp: up, down, compose *
 /// The compose subcommands other than up/down/ps/ls (cmd_compose_ops.cpp),

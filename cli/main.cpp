@@ -47,7 +47,7 @@ std::vector<GroupFn> groups_for(std::string_view word) {
         "images", "tag", "rmi", "history", "load", "save", "import", "pull", "push", "login", "logout"};
     static const std::set<std::string_view> container = {
         "run",   "create",  "start", "ps",   "stop",    "restart", "kill", "rm",
-        "wait",  "pause",   "unpause", "exec", "logs",  "inspect", "top",  "__supervise"};
+        "wait",  "pause",   "unpause", "exec", "logs",  "inspect", "top"};
     if (image.count(word) != 0) {
         return {add_image_commands};
     }
@@ -56,6 +56,9 @@ std::vector<GroupFn> groups_for(std::string_view word) {
     }
     if (word == "build") {
         return {add_build_command};
+    }
+    if (word == "__supervise") {
+        return {add_supervise_command};
     }
     if (container.count(word) != 0) {
         return {add_container_commands};

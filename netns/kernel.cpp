@@ -10,10 +10,14 @@
 #include <nftables/libnftables.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
+#include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -28,7 +32,6 @@ using NlAddr = std::unique_ptr<nl_addr, CDeleter<nl_addr_put>>;
 using RtnlAddr = std::unique_ptr<rtnl_addr, CDeleter<rtnl_addr_put>>;
 using RtnlRoute = std::unique_ptr<rtnl_route, CDeleter<rtnl_route_put>>;
 using NlCache = std::unique_ptr<nl_cache, CDeleter<nl_cache_free>>;
-using NftCtx = std::unique_ptr<nft_ctx, CDeleter<nft_ctx_free>>;
 
 Error nl_error(int err, std::string_view what) {
     int code = err < 0 ? -err : err;
@@ -303,18 +306,55 @@ Result<void> write_sysctl(const std::string& key, const std::string& value) {
     return {};
 }
 
+namespace {
+
+/// One nftables context per network namespace, for the life of the process.
+/// Freeing a context closes its netlink socket, and the kernel makes that
+/// close wait for the previous transaction's deferred destruction (an RCU
+/// grace period, since every transaction replaces berth's tables): ~6 ms per
+/// attach, under the network lock. Kept open, the socket is closed at exit.
+nft_ctx* nft_context() {
+    static std::mutex mu;
+    static std::vector<std::pair<ino_t, nft_ctx*>> contexts;
+    struct stat st {};
+    ino_t netns = ::stat("/proc/thread-self/ns/net", &st) == 0 ? st.st_ino : 0;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [ino, ctx] : contexts) {
+        if (ino == netns) {
+            return ctx;
+        }
+    }
+    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (ctx == nullptr) {
+        return nullptr;
+    }
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    contexts.emplace_back(netns, ctx);
+    return ctx;
+}
+
+}  // namespace
+
 Result<void> nft_apply(const std::string& script) {
-    NftCtx ctx(nft_ctx_new(NFT_CTX_DEFAULT));
-    if (!ctx) {
+    // Callers hold the network lock; the mutex only guards the context
+    // against another thread of this process.
+    static std::mutex run_mu;
+    std::lock_guard<std::mutex> lock(run_mu);
+    nft_ctx* ctx = nft_context();
+    if (ctx == nullptr) {
         return Error(Errc::internal, "create nftables context");
     }
-    nft_ctx_buffer_output(ctx.get());
-    nft_ctx_buffer_error(ctx.get());
     log::netns().trace("nft script:\n{}", script);
-    if (nft_run_cmd_from_buffer(ctx.get(), script.c_str()) != 0) {
-        const char* err = nft_ctx_get_error_buffer(ctx.get());
+    int rc = nft_run_cmd_from_buffer(ctx, script.c_str());
+    // Reading a buffer empties it, so that nothing carries over to the next run.
+    const char* out = nft_ctx_get_output_buffer(ctx);
+    (void)out;
+    const char* err_buf = nft_ctx_get_error_buffer(ctx);
+    std::string err = err_buf != nullptr ? err_buf : "";
+    if (rc != 0) {
         return Error(Errc::internal,
-                     fmt::format("apply nftables rules: {}", err != nullptr ? err : "unknown"));
+                     fmt::format("apply nftables rules: {}", err.empty() ? "unknown" : err));
     }
     return {};
 }

@@ -603,31 +603,58 @@ Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& re
 }
 
 Result<void> detach(const Paths& paths, const std::string& container_id) {
-    auto store = NetworkStore::open(paths);
-    if (!store) {
-        return std::move(store).error();
+    // Records are written atomically: a container attached nowhere (the
+    // second detach of a removal, a `none` container) needs no lock.
+    auto seen = read_networks(paths);
+    if (seen && std::none_of(seen->begin(), seen->end(), [&](const Network& n) {
+            return n.endpoints.count(container_id) != 0;
+        })) {
+        return {};
+    }
+    // The records and the rules change under the network lock; the veths are
+    // deleted after it is released: unregistering a device waits for RCU
+    // grace periods, and under the lock that serialised every removal of a
+    // `down`. A veth whose endpoint is gone is no longer in any rule, its name
+    // is derived from this container's id (no attach can want it), and if we
+    // die before deleting it, it goes with the container's namespace.
+    std::vector<std::string> links;
+    {
+        auto store = NetworkStore::open(paths);
+        if (!store) {
+            return std::move(store).error();
+        }
+        auto all = store->list();
+        if (!all) {
+            return std::move(all).error();
+        }
+        for (auto& n : *all) {
+            auto it = n.endpoints.find(container_id);
+            if (it == n.endpoints.end()) {
+                continue;
+            }
+            links.push_back(it->second.host_ifname);
+            n.endpoints.erase(it);
+            if (auto r = store->save(n, fs::Durability::process_crash); !r) {
+                return std::move(r).error().wrap(fmt::format("detach container {}", container_id));
+            }
+        }
+        if (!links.empty()) {
+            if (auto r = apply_rules(*store); !r) {
+                return r;
+            }
+        }
+    }
+    if (links.empty()) {
+        return {};
     }
     auto nl = Netlink::open();
     if (!nl) {
         return std::move(nl).error();
     }
-    auto all = store->list();
-    if (!all) {
-        return std::move(all).error();
-    }
-    bool changed = false;
-    for (const auto& n : *all) {
-        auto it = n.endpoints.find(container_id);
-        if (it == n.endpoints.end()) {
-            continue;
-        }
-        changed = true;
-        if (auto r = detach_one(*store, *nl, n.id, container_id); !r) {
+    for (const auto& link : links) {
+        if (auto r = nl->delete_link(link); !r) {
             return std::move(r).error().wrap(fmt::format("detach container {}", container_id));
         }
-    }
-    if (changed) {
-        return apply_rules(*store);
     }
     return {};
 }

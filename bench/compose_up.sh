@@ -17,7 +17,13 @@ fi
 ip link set lo up
 work=$(mktemp -d)
 export BERTH_ROOT="$work/root" BERTH_RUN="$work/run" BERTH_PREFIX="bb$$"
-cleanup() { "$berth" down -v -t 1 -f "$work/compose.yaml" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+    "$berth" down -v -t 1 -f "$work/compose.yaml" >/dev/null 2>&1 || true
+    for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 {
     echo "name: bench"

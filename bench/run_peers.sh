@@ -22,6 +22,10 @@ cleanup() {
     fi
     podman_cli rm -f bench-mem >/dev/null 2>&1
     for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+    # berth's per-prefix parent cgroups (empty once every container is gone).
+    for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -18,6 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/compose_build.hpp"
+#include "cli/compose_ops_support.hpp"
 #include "cli/compose_project.hpp"
 #include "cli/container_support.hpp"
 #include "cli/output.hpp"
@@ -65,6 +66,7 @@ struct UpFlags {
     std::vector<std::string> attach;
     bool build = false;
     bool no_build = false;
+    std::string pull;  ///< "" (each service's pull_policy "always" only), always, missing, never, build
     std::vector<std::string> services;
 };
 
@@ -74,6 +76,7 @@ struct DownFlags {
     bool volumes = false;
     bool remove_orphans = false;
     int timeout = -1;
+    std::string rmi;  ///< "", "local" or "all"
 };
 
 struct PsFlags {
@@ -489,6 +492,27 @@ int run_up(const Context& ctx, const UpFlags& f) {
     if (f.build && f.no_build) {
         return fail(Error(Errc::invalid_argument, "--build and --no-build are incompatible"));
     }
+    // Pulls first: every image with --pull always (missing: those not in the
+    // store); without --pull, only services whose pull_policy is "always" (a
+    // missing image is otherwise an error at create, never a surprise pull).
+    if (!f.output.dry_run) {
+        std::vector<const compose::Service*> to_pull;
+        for (const auto& [name, svc] : project->services) {
+            bool selected = f.services.empty() ||
+                            std::find(f.services.begin(), f.services.end(), name) != f.services.end();
+            if (selected && (!f.pull.empty() || svc.pull_policy == "always")) {
+                to_pull.push_back(&svc);
+            }
+        }
+        if (!to_pull.empty()) {
+            auto pulled = compose_ops::pull_service_images(
+                ctx.paths(), to_pull, f.pull.empty() ? "always" : f.pull, !f.pull.empty(),
+                f.output.progress == "quiet", false, true);
+            if (!pulled) {
+                return fail(pulled.error());
+            }
+        }
+    }
     // Services with `build:` get their image here: always with --build, else
     // only when it is not in the store yet (as Compose does); never with --no-build.
     name_built_images(*project);
@@ -565,6 +589,63 @@ int run_up(const Context& ctx, const UpFlags& f) {
     return attach_logs(paths, *project, ao, progress);
 }
 
+/// The images `down --rmi` removes: with `all` every service's image; with
+/// `local` only those without a custom tag, i.e. the `<project>-<service>`
+/// names of built services (Compose's rule). Services come from the model, or
+/// from the project's containers when only the name was given.
+std::set<std::string> images_to_remove(const compose::Project& project,
+                                       const std::vector<compose::ProjectContainer>& containers,
+                                       bool all) {
+    std::set<std::string> out;
+    for (const auto& [name, svc] : project.services) {
+        if (svc.image.empty()) {
+            if (svc.build) {
+                out.insert(project.name + "-" + name);
+            }
+        } else if (all) {
+            out.insert(svc.image);
+        }
+    }
+    if (project.services.empty()) {
+        for (const auto& pc : containers) {
+            const auto& image = pc.record.config.image;
+            if (all || image == project.name + "-" + pc.service) {
+                out.insert(image);
+            }
+        }
+    }
+    return out;
+}
+
+/// Removes each image by name as `rmi` does (never one a container still
+/// uses); a missing one is skipped.
+Result<void> remove_images(const Paths& paths, const std::set<std::string>& images,
+                           ProgressPrinter& progress) {
+    auto store = engine::images::ImageStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto users = image_users(paths);
+    auto report = progress.callback();
+    std::vector<std::string> errors;
+    for (const auto& ref : images) {
+        if (!store->find(ref)) {
+            continue;
+        }
+        report("Image", ref, "Removing");
+        auto r = store->remove(ref, false, users);
+        if (!r) {
+            errors.push_back(fmt::format("image {}: {}", ref, r.error().message()));
+            continue;
+        }
+        report("Image", ref, "Removed");
+    }
+    if (!errors.empty()) {
+        return Error(Errc::conflict, fmt::format("{}", fmt::join(errors, "; ")));
+    }
+    return {};
+}
+
 int run_down(const Context& ctx, const DownFlags& f) {
     auto printer = progress_printer(f.output);
     if (!printer) {
@@ -587,11 +668,24 @@ int run_down(const Context& ctx, const DownFlags& f) {
         print_dry_run(progress, compose::dry_run_down(*project, opts, *observed));
         return 0;
     }
+    // --rmi: the images the services use, found before their containers go
+    // (a project named without its file is known by its containers only).
+    std::set<std::string> rmi_images;
+    if (!f.rmi.empty()) {
+        auto observed = compose::project_containers(ctx.paths(), project->name, true);
+        if (!observed) {
+            return fail(observed.error());
+        }
+        rmi_images = images_to_remove(*project, *observed, f.rmi == "all");
+    }
     Result<void> r;
     {
         ProgressTicker ticker(progress, std::chrono::milliseconds(100));
         r = compose::down(ctx.paths(), *project, opts, progress.callback(),
                           [&progress](std::string_view w) { progress.warning(w); });
+        if (r && !rmi_images.empty()) {
+            r = remove_images(ctx.paths(), rmi_images, progress);
+        }
     }
     progress.finish();
     if (!r) {
@@ -767,6 +861,9 @@ void define_up(CLI::App* cmd, Context& ctx) {
     cmd->add_flag("--no-deps", f->no_deps, "Don't start linked services");
     cmd->add_flag("--build", f->build, "Build images before starting containers");
     cmd->add_flag("--no-build", f->no_build, "Don't build an image, even if it's missing");
+    cmd->add_option("--pull", f->pull,
+                    "Pull image before running (\"always\"|\"missing\"|\"never\"|\"build\")")
+        ->check(CLI::IsMember({"always", "missing", "never", "build"}));
     cmd->add_flag("--abort-on-container-exit", f->abort_on_exit,
                   "Stops all containers if any container was stopped");
     cmd->add_option("--exit-code-from", f->exit_code_from,
@@ -786,6 +883,10 @@ void define_down(CLI::App* cmd, Context& ctx) {
     cmd->add_flag("--remove-orphans", f->remove_orphans,
                   "Remove containers for services not defined in the Compose file");
     cmd->add_option("-t,--timeout", f->timeout, "Shutdown timeout in seconds");
+    cmd->add_option("--rmi", f->rmi,
+                    "Remove images used by services. \"local\" remove only images that don't "
+                    "have a custom tag (\"local\"|\"all\")")
+        ->check(CLI::IsMember({"local", "all"}));
     add_output_flags(cmd, f->output);
     cmd->callback([f, &ctx] { ctx.exit_code = run_down(ctx, *f); });
 }

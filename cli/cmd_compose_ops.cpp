@@ -801,6 +801,58 @@ std::vector<const compose::Service*> chosen_services(const compose::Project& pro
     return out;
 }
 
+}  // namespace
+
+Result<void> compose_ops::pull_service_images(
+    const Paths& paths, const std::vector<const compose::Service*>& services,
+    const std::string& policy, bool policy_overrides, bool quiet, bool ignore_failures,
+    bool ignore_buildable) {
+    auto store = im::ImageStore::open(paths);
+    if (!store) {
+        return std::move(store).error();
+    }
+    auto opts = registry_options();
+    for (const auto* svc : services) {
+        if (svc->image.empty() || (ignore_buildable && svc->build)) {
+            continue;
+        }
+        // `up --pull X` overrides the service's pull_policy; `pull --policy X`
+        // yields to a service that never pulls or wants only missing images.
+        std::string effective = policy;
+        if (!policy_overrides) {
+            if (svc->pull_policy == "never" || svc->pull_policy == "build") {
+                effective = "never";
+            } else if (svc->pull_policy == "missing" || svc->pull_policy == "if_not_present") {
+                effective = "missing";
+            }
+        }
+        if (effective == "build" || effective == "never" ||
+            (effective == "missing" && store->find(svc->image))) {
+            if (!quiet) {
+                std::fprintf(stderr, " %s Skipped\n", svc->name.c_str());
+            }
+            continue;
+        }
+        if (!quiet) {
+            std::fprintf(stderr, " %s Pulling\n", svc->name.c_str());
+        }
+        auto r = im::pull(*store, svc->image, opts);
+        if (!r) {
+            if (ignore_failures) {
+                compose_ops::warn(fmt::format("{}: {}", svc->name, r.error().message()));
+                continue;
+            }
+            return std::move(r).error().wrap(fmt::format("pull {}", svc->image));
+        }
+        if (!quiet) {
+            std::fprintf(stderr, " %s Pulled\n", svc->name.c_str());
+        }
+    }
+    return {};
+}
+
+namespace {
+
 void define_pull(CLI::App* cmd, Context& ctx) {
     struct Flags : ServiceFlags {
         bool ignore_failures = false, include_deps = false, quiet = false, ignore_buildable = false;
@@ -825,42 +877,11 @@ void define_pull(CLI::App* cmd, Context& ctx) {
             ctx.exit_code = fail(r.error());
             return;
         }
-        auto store = im::ImageStore::open(ctx.paths());
-        if (!store) {
-            ctx.exit_code = fail(store.error());
-            return;
-        }
-        auto opts = registry_options();
-        ctx.exit_code = 0;
-        for (const auto* svc : chosen_services(project->project, f->services, f->include_deps)) {
-            if (svc->image.empty() || (f->ignore_buildable && svc->build)) {
-                continue;
-            }
-            bool missing_only = f->policy == "missing" || svc->pull_policy == "missing" ||
-                                svc->pull_policy == "if_not_present";
-            if (svc->pull_policy == "never" || svc->pull_policy == "build" ||
-                (missing_only && store->find(svc->image))) {
-                if (!f->quiet) {
-                    std::fprintf(stderr, " %s Skipped\n", svc->name.c_str());
-                }
-                continue;
-            }
-            if (!f->quiet) {
-                std::fprintf(stderr, " %s Pulling\n", svc->name.c_str());
-            }
-            auto r = im::pull(*store, svc->image, opts);
-            if (!r) {
-                if (f->ignore_failures) {
-                    warn(fmt::format("{}: {}", svc->name, r.error().message()));
-                    continue;
-                }
-                ctx.exit_code = fail(r.error().wrap(fmt::format("pull {}", svc->image)));
-                return;
-            }
-            if (!f->quiet) {
-                std::fprintf(stderr, " %s Pulled\n", svc->name.c_str());
-            }
-        }
+        auto r = pull_service_images(ctx.paths(),
+                                     chosen_services(project->project, f->services, f->include_deps),
+                                     f->policy, false, f->quiet, f->ignore_failures,
+                                     f->ignore_buildable);
+        ctx.exit_code = r ? 0 : fail(r.error());
     });
 }
 

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.hpp"
+#include "engine/images/store.hpp"
 #include "netns/network.hpp"
 
 namespace berth::cli {
@@ -27,6 +28,9 @@ void add_version_command(CLI::App& app, Context& ctx);     // cmd_version.cpp
 void add_volume_commands(CLI::App& app, Context& ctx);     // cmd_volume.cpp
 void add_network_commands(CLI::App& app, Context& ctx);     // cmd_network.cpp: network, port
 void add_network_resolver_command(CLI::App& app, Context& ctx);  // cmd_network_resolver.cpp
+
+/// Which containers use an image, for `rmi`-like removals (cmd_image.cpp).
+engine::images::ImageUsersFn image_users(const Paths& paths);
 
 /// How `network connect/disconnect` and `port` find a container (id, name,
 /// netns path); the container layer installs it at start-up (main).

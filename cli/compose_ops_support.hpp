@@ -65,4 +65,15 @@ std::vector<std::string> service_order(const LoadedProject& project,
 /// Adds logs, exec, run and cp (cmd_compose_exec.cpp).
 void add_compose_exec_commands(CLI::App& group, Context& ctx);
 
+/// Pulls the images of `services` (cmd_compose_ops.cpp) by `policy`: "always",
+/// "missing" (only those not in the store), "never" or "build" (none). With
+/// `policy_overrides` (`up --pull`) it replaces each service's pull_policy;
+/// otherwise (`pull --policy`) a service's never/build/missing policy wins.
+/// Progress lines go to stderr unless `quiet`; with `ignore_failures` a failed
+/// pull is a warning.
+Result<void> pull_service_images(const Paths& paths,
+                                 const std::vector<const compose::Service*>& services,
+                                 const std::string& policy, bool policy_overrides, bool quiet,
+                                 bool ignore_failures, bool ignore_buildable);
+
 }  // namespace berth::cli::compose_ops

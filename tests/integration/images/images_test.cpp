@@ -24,6 +24,7 @@
 
 #include "common/digest.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/outer_netns.hpp"
 #include "tests/unit/engine/image_tar.hpp"
 
 using berth::testing::RawTar;
@@ -524,4 +525,80 @@ TEST_CASE("F10: a full disk during unpack is reported and nothing is left",
     CHECK(run_process({BERTH_BINARY, "save", "-o", (dir / "bb.tar").native(), "busybox"}, env)
               .exit_code == 0);
     std::filesystem::remove(dir / "big.tar");
+}
+
+TEST_CASE("compose push and pull, up --pull and down --rmi against docker-registry",
+          "[compose][images][.root][root]") {
+    berth::testing::OuterNetns outer;  // the project's bridge stays in the test's netns
+    ScratchRoot s;
+    const auto baseline = berth::testing::take_census(s);
+    {
+        Registry reg(s.root().parent_path() / "registry");
+        const std::string remote = reg.host() + "/compose/app:1";
+        const std::string built = reg.host() + "/compose/built:1";
+        const auto dir = s.root().parent_path() / "project";
+        stdfs::create_directories(dir);
+        const auto file = (dir / "compose.yaml").native();
+        const std::string sleep = "    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n";
+        write(file, "name: rp\nservices:\n"
+                    "  app:\n    image: " + remote + "\n" + sleep +
+                    "  never:\n    image: busybox\n    pull_policy: never\n" + sleep +
+                    "  built:\n    image: " + built +
+                    "\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox\\nLABEL x=1\\n\"\n" +
+                    sleep +
+                    "  local:\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox\\nLABEL y=2\\n\"\n" +
+                    sleep);
+        // compose push sends the images the project builds (as Compose).
+        REQUIRE(s.berth({"compose", "build", "--file", file}).exit_code == 0);
+        auto push = s.berth({"compose", "push", "--file", file, "built"});
+        INFO(push.err);
+        REQUIRE(push.exit_code == 0);
+        CHECK(run_process({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "docker://" + built})
+                  .exit_code == 0);
+        // The `app` image exists only in the registry.
+        REQUIRE(s.berth({"tag", "busybox", remote}).exit_code == 0);
+        REQUIRE(s.berth({"push", remote}).exit_code == 0);
+        REQUIRE(s.berth({"rmi", remote}).exit_code == 0);
+        // compose pull fetches it; a `never` service is skipped.
+        auto pull = s.berth({"compose", "pull", "--file", file, "app", "never"});
+        INFO(pull.err);
+        REQUIRE(pull.exit_code == 0);
+        CHECK(pull.err.find("app Pulled") != std::string::npos);
+        CHECK(pull.err.find("never Skipped") != std::string::npos);
+        REQUIRE(s.berth({"image", "inspect", remote}).exit_code == 0);
+        // up --pull missing pulls what is not in the store before creating
+        // (removed first: up would fail without the pull); busybox is present.
+        REQUIRE(s.berth({"rmi", remote}).exit_code == 0);
+        auto up = s.berth({"compose", "up", "--file", file, "-d", "--pull", "missing"});
+        INFO(up.err);
+        REQUIRE(up.exit_code == 0);
+        CHECK(up.err.find("app Pulling") != std::string::npos);
+        CHECK(up.err.find("never Skipped") != std::string::npos);
+        // --rmi local: only the image without a custom tag (rp-local).
+        auto down = s.berth({"compose", "down", "--file", file, "--rmi", "local"});
+        INFO(down.err);
+        REQUIRE(down.exit_code == 0);
+        CHECK(s.berth({"image", "inspect", "rp-local"}).exit_code != 0);
+        CHECK(s.berth({"image", "inspect", built}).exit_code == 0);
+        CHECK(s.berth({"image", "inspect", remote}).exit_code == 0);
+        // --rmi all: every service's image.
+        REQUIRE(s.berth({"compose", "up", "--file", file, "-d", "--no-build", "app", "never"})
+                    .exit_code == 0);
+        auto all = s.berth({"compose", "down", "--file", file, "--rmi", "all"});
+        INFO(all.err);
+        REQUIRE(all.exit_code == 0);
+        CHECK(s.berth({"image", "inspect", remote}).exit_code != 0);
+        CHECK(s.berth({"image", "inspect", built}).exit_code != 0);
+        // A bad --pull or --rmi value is refused.
+        CHECK(s.berth({"compose", "up", "--file", file, "-d", "--pull", "sometimes"}).exit_code !=
+              0);
+        CHECK(s.berth({"compose", "down", "--file", file, "--rmi", "some"}).exit_code != 0);
+    }
+    auto after = berth::testing::take_census(s);
+    for (int i = 0; i < 50 && !(after == baseline); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        after = berth::testing::take_census(s);
+    }
+    INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
+    CHECK(after == baseline);
 }

@@ -542,7 +542,13 @@ void start_resolver_if_needed(const NetworkStore& store) {
 
 }  // namespace
 
-Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& req) {
+namespace {
+
+/// attach() under the network lock; `dns_gateways` receives the gateways of
+/// the DNS-enabled networks attached, whose resolver the caller waits for
+/// once the lock is released (the resolver may need it to decide to stay).
+Result<std::vector<Endpoint>> attach_locked(const Paths& paths, const AttachRequest& req,
+                                            std::vector<std::string>& dns_gateways) {
     if (req.container_id.empty()) {
         return Error(Errc::invalid_argument, "attach: empty container id");
     }
@@ -599,6 +605,28 @@ Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& re
         return std::move(r).error();
     }
     start_resolver_if_needed(*store);
+    if (auto all = store->list()) {
+        for (const auto& ep : out) {
+            for (const auto& n : *all) {
+                if (n.id == ep.network_id && n.dns_enabled && !n.gateway.empty()) {
+                    dns_gateways.push_back(n.gateway);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<std::vector<Endpoint>> attach(const Paths& paths, const AttachRequest& req) {
+    std::vector<std::string> gateways;
+    auto out = attach_locked(paths, req, gateways);
+    // A name must resolve as soon as the container that wants it runs: the
+    // resolver binds a network's gateway within a tick of its first endpoint.
+    for (const auto& gw : gateways) {
+        detail::wait_for_resolver(paths, gw, std::chrono::milliseconds(1000));
+    }
     return out;
 }
 

@@ -2,9 +2,12 @@
 // The DNS resolver process (`berth __resolver`): answers A and AAAA queries on
 // each DNS-enabled network's gateway address, over UDP and TCP, and forwards
 // other names to the host's resolvers over the same transport.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <array>
 #include <utility>
@@ -23,6 +27,7 @@
 #include <optional>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -120,6 +125,47 @@ bool resolver_running(const Paths& paths) {
     return !probe && probe.error().code() == Errc::conflict;
 }
 
+bool udp_listening(const std::string& ipv4, uint16_t port) {
+    in_addr addr{};
+    if (::inet_pton(AF_INET, ipv4.c_str(), &addr) != 1) {
+        return false;
+    }
+    // /proc/net/udp prints the address as the raw 32-bit word in hex.
+    const auto want = fmt::format("{:08X}:{:04X}", addr.s_addr, port);
+    auto text = fs::read_file("/proc/net/udp");
+    return text && text->find(" " + want + " ") != std::string::npos;
+}
+
+std::filesystem::path resolver_socket(const Paths& paths) {
+    return paths.run_root / "resolver.sock";
+}
+
+void wait_for_resolver(const Paths& paths, const std::string& gateway,
+                       std::chrono::milliseconds limit) {
+    if (udp_listening(gateway, 53)) {
+        return;
+    }
+    // Nudge it (see Resolver::open_nudge); a lost datagram only means the tick.
+    UniqueFd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    auto path = resolver_socket(paths).native();
+    if (s && path.size() < sizeof addr.sun_path) {
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        auto n = ::sendto(s.get(), "r", 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr),
+                          sizeof addr);
+        (void)n;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!udp_listening(gateway, 53)) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            log::netns().warn("the DNS resolver does not listen on {} yet", gateway);
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+}
+
 Result<void> ensure_resolver(const Paths& paths) {
     if (auto r = fs::make_dirs(paths.locks(), 0700); !r) {
         return r;
@@ -207,6 +253,7 @@ public:
                 stop();
             }
         });
+        open_nudge();
         reload();
         schedule();
     }
@@ -356,8 +403,43 @@ private:
         stop();
     }
 
+    /// A datagram on <run>/resolver.sock (any content) makes the resolver
+    /// re-read the records and bind new listeners now, not at the next tick:
+    /// attach sends one for a network it does not listen on yet.
+    void open_nudge() {
+        auto path = detail::resolver_socket(paths_);
+        ::unlink(path.c_str());
+        boost::system::error_code ec;
+        nudge_.open(asio::local::datagram_protocol(), ec);
+        if (!ec) {
+            nudge_.bind(asio::local::datagram_protocol::endpoint(path.native()), ec);
+        }
+        if (ec) {
+            log::netns().warn("resolver: nudge socket {}: {}", path.native(), ec.message());
+            return;
+        }
+        ::chmod(path.c_str(), 0600);
+        receive_nudge();
+    }
+
+    void receive_nudge() {
+        nudge_.async_receive(asio::buffer(nudge_buf_),
+                             [this](const boost::system::error_code& ec, size_t) {
+                                 if (ec || stopped_) {
+                                     return;
+                                 }
+                                 reload();
+                                 receive_nudge();
+                             });
+    }
+
     void stop() {
         stopped_ = true;
+        if (nudge_.is_open()) {
+            boost::system::error_code ec;
+            nudge_.close(ec);
+            ::unlink(detail::resolver_socket(paths_).c_str());
+        }
         for (auto& [gw, l] : listeners_) {
             boost::system::error_code ec;
             l->socket.close(ec);
@@ -463,6 +545,31 @@ private:
             });
     }
 
+    /// Re-reads the records when the networks directory changed since they
+    /// were read, or so recently that a second change within the same
+    /// (coarse) timestamp may hide behind the first: a container attached a
+    /// moment ago is found at once, not at the next tick (listeners are left
+    /// to the tick; an attach waits for its network's listener).
+    void refresh_records() {
+        struct stat st {};
+        if (::stat(paths_.networks().c_str(), &st) != 0) {
+            return;
+        }
+        struct timespec now {};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        const double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
+                           static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+        const bool same = st.st_mtim.tv_sec == records_mtime_.tv_sec &&
+                          st.st_mtim.tv_nsec == records_mtime_.tv_nsec;
+        if (same && age > 0.05) {
+            return;
+        }
+        if (auto all = read_networks(paths_)) {
+            networks_ = std::move(*all);
+            records_mtime_ = st.st_mtim;
+        }
+    }
+
     void answer(const Listener& l, const std::string& packet, uint32_t source, bool over_tcp,
                 const Respond& respond) {
         auto q = detail::parse_dns_query(packet);
@@ -474,6 +581,7 @@ private:
             respond(detail::build_dns_response(packet, *q, detail::dns_rcode_notimp, {}));
             return;
         }
+        refresh_records();
         auto found = detail::lookup_name(networks_, l.network_id, source, q->name);
         if (found.known) {
             // A known name without addresses of the asked type is NODATA
@@ -645,8 +753,11 @@ private:
     std::optional<fs::FileLock> lock_;
     asio::steady_timer tick_;
     asio::signal_set signals_;
+    asio::local::datagram_protocol::socket nudge_{io_};
+    char nudge_buf_[16] = {};
     std::vector<udp::endpoint> upstreams_;
     std::vector<Network> networks_;
+    struct timespec records_mtime_ {};
     std::map<std::string, std::shared_ptr<Listener>> listeners_;
     size_t wanted_ = 0;
     std::optional<std::chrono::steady_clock::time_point> idle_since_;

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
+#include <filesystem>
+#include <cstdint>
+#include <string>
+
 #include "common/paths.hpp"
 #include "common/result.hpp"
 
@@ -15,6 +20,18 @@ namespace berth::netns::detail {
 
 /// True when a resolver holds its lock for these paths.
 [[nodiscard]] bool resolver_running(const Paths& paths);
+
+/// True when something listens on UDP `ipv4`:`port` in this network namespace.
+[[nodiscard]] bool udp_listening(const std::string& ipv4, uint16_t port);
+
+/// Waits (at most `limit`) until the resolver listens on `gateway`: it binds
+/// a network's gateway within a tick of the network's first endpoint, and a
+/// name must resolve as soon as the container that wants it runs.
+void wait_for_resolver(const Paths& paths, const std::string& gateway,
+                       std::chrono::milliseconds limit);
+
+/// The resolver's nudge socket (<run>/resolver.sock).
+[[nodiscard]] std::filesystem::path resolver_socket(const Paths& paths);
 
 }  // namespace berth::netns::detail
 

@@ -24,9 +24,20 @@ export BERTH_ROOT=$TMP/root BERTH_RUN=$TMP/run BERTH_PREFIX=bnb$$ BERTH_EXE=$BUI
 BERTH=$BUILD/berth
 PIDS=""
 cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    # EOF first: the serving helper then detaches, removes its network and
+    # unmounts its namespaces; only what is still running after that is killed.
     exec 3>&- 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        alive=""
+        for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+    done
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    for m in $(awk -v t="$TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -330,6 +331,15 @@ Census take_census(const ScratchRoot& scratch) {
         }
     }
     return c;
+}
+
+Census settled_census(const ScratchRoot& scratch, const Census& baseline) {
+    auto census = take_census(scratch);
+    for (int i = 0; i < 80 && !(census == baseline); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        census = take_census(scratch);
+    }
+    return census;
 }
 
 bool have_root_namespaces(std::string* why) {

@@ -67,6 +67,11 @@ struct Census {
 /// Takes the census of `scratch` now.
 Census take_census(const ScratchRoot& scratch);
 
+/// The census of `scratch` once it equals `baseline`, or after 8 s: processes
+/// and kernel objects of a finished command may need a moment to go away
+/// (supervisors exiting, namespaces torn down asynchronously).
+Census settled_census(const ScratchRoot& scratch, const Census& baseline);
+
 /// True when this process may create namespaces and mounts (uid 0, unshare works).
 bool have_root_namespaces(std::string* why);
 

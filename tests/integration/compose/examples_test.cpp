@@ -60,16 +60,6 @@ RunResult host_get(const std::string& url) {
     return r;
 }
 
-berth::testing::Census settled_census(const ScratchRoot& scratch,
-                                      const berth::testing::Census& baseline) {
-    auto census = berth::testing::take_census(scratch);
-    for (int i = 0; i < 80 && !(census == baseline); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        census = berth::testing::take_census(scratch);
-    }
-    return census;
-}
-
 /// `up -d --wait`, the example's own checks, `down -v`, then: no container, volume or
 /// network of the project, and the census as before.
 template <typename Check>
@@ -90,7 +80,7 @@ void run_example(const std::string& name, const std::string& project, Check chec
         CHECK(scratch.berth({"volume", "ls", "-q"}).out.empty());
         CHECK(scratch.berth({"network", "ls"}).out.find(project) == std::string::npos);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }

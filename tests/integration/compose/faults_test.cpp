@@ -241,15 +241,6 @@ std::string describe(const HostObjects& h) {
 
 /// The census once the network resolver (which exits 2 s after the last network is
 /// gone) had time to go: polled for up to 8 s.
-Census settled_census(const ScratchRoot& s, const Census& baseline) {
-    auto census = berth::testing::take_census(s);
-    for (int i = 0; i < 80 && !(census == baseline); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        census = berth::testing::take_census(s);
-    }
-    return census;
-}
-
 /// F1's "converged": the four containers running once each (no other container in the
 /// root), both networks and both named volumes once, one anonymous volume per worker
 /// and no other volume, the published port answering.
@@ -423,7 +414,7 @@ void kill_up_at(const std::vector<std::string>& points) {
         REQUIRE(down.exit_code == 0);
         check_gone(s, file, host_baseline);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -480,7 +471,7 @@ TEST_CASE("F1/F2: kill -9 of up and of down at spread delays, reruns converge an
         CHECK(rerun.err.find("not found") == std::string::npos);
         check_gone(s, file, host_baseline);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -575,7 +566,7 @@ TEST_CASE(
         INFO("before:\n" << describe(host_baseline) << "after:\n" << describe(now));
         CHECK(now == host_baseline);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -641,7 +632,7 @@ TEST_CASE(
         CHECK(network_names(s).count("failing_default") == 0);
     }
     ::close(listener);
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -697,7 +688,7 @@ TEST_CASE("F17: parallel up of one project is serialised, a lock of a killed up 
     }
     REQUIRE(s.berth({"down", "-v", "-f", file}).exit_code == 0);
     check_gone(s, file, host_baseline);
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -741,7 +732,7 @@ TEST_CASE("F17: twenty parallel run --name same: one wins, the others say the na
         CHECK(s.berth(rm).exit_code == 0);
         CHECK(root_entries(s, "containers").empty());
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -782,7 +773,7 @@ TEST_CASE("Ctrl-C during up -d leaves a consistent state, the next up converges"
     CHECK(page.out == "ok\n");
     REQUIRE(s.berth({"down", "-v", "-f", file}).exit_code == 0);
     check_gone(s, file, host_baseline);
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -868,7 +859,7 @@ TEST_CASE(
         INFO("before:\n" << describe(host_baseline) << "after:\n" << describe(now));
         CHECK(now == host_baseline);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -896,7 +887,7 @@ TEST_CASE("F8: a garbled container record is shown as broken and rm -f removes i
         INFO(down.err);
         CHECK(down.exit_code == 0);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -985,7 +976,7 @@ TEST_CASE("F9: after a simulated reboot the next up converges with no stale refe
     CHECK(page.out == "ok\n");
     REQUIRE(s.berth({"down", "-v", "-f", file}).exit_code == 0);
     check_gone(s, file, host_baseline);
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -1107,7 +1098,7 @@ TEST_CASE(
     INFO("fd counts: " << fd_counts.size() << ", largest RSS " << max_rss_kb << " kB");
     CHECK(fd_counts.size() == 1);
     WARN("largest supervisor RSS: " << max_rss_kb << " kB (RELIABILITY F18 asks <= 2048)");
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -1174,7 +1165,7 @@ TEST_CASE(
         INFO(down.err);
         REQUIRE(down.exit_code == 0);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -1220,7 +1211,7 @@ TEST_CASE(
         CHECK((!lines.empty() && lines.back() == "done"));
         REQUIRE(s.berth({"down", "-v", "-f", file}).exit_code == 0);
     }
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -1300,7 +1291,7 @@ TEST_CASE(
     CHECK(lines_of(s.berth({"volume", "ls", "-q"}).out).size() == 2);
     REQUIRE(s.berth({"volume", "prune", "-f"}).exit_code == 0);
     check_gone(s, file, host_baseline);
-    const auto after = settled_census(s, baseline);
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }

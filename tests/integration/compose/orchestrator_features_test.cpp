@@ -72,16 +72,6 @@ std::string started_at(const ScratchRoot& scratch, const std::string& container)
     return j.at(0).at("State").at("StartedAt").get<std::string>();
 }
 
-berth::testing::Census settled_census(const ScratchRoot& scratch,
-                                      const berth::testing::Census& baseline) {
-    auto census = berth::testing::take_census(scratch);
-    for (int i = 0; i < 80 && !(census == baseline); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        census = berth::testing::take_census(scratch);
-    }
-    return census;
-}
-
 }  // namespace
 
 TEST_CASE("compose secrets and configs are read-only files with their owner and mode",
@@ -172,7 +162,7 @@ TEST_CASE("compose secrets and configs are read-only files with their owner and 
         CHECK(ps(scratch, file).empty());
         REQUIRE(scratch.berth({"down", "-v", "-f", file}).exit_code == 0);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -219,7 +209,7 @@ TEST_CASE("a config target that a container turned into a symlink is refused (ro
         REQUIRE(scratch.berth({"down", "-v", "-f", file}).exit_code == 0);
         CHECK_FALSE(std::filesystem::exists(std::filesystem::symlink_status(canary)));
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -282,7 +272,7 @@ TEST_CASE("volumes_from shares a service's or a container's mounts, :ro read-onl
         REQUIRE(down.exit_code == 0);
         CHECK(scratch.berth({"volume", "ls", "-q"}).out.empty());
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -344,7 +334,7 @@ TEST_CASE("up --wait fails with the last probe output of a service that is never
         REQUIRE(scratch.berth({"down", "-f", file}).exit_code == 0);
         REQUIRE(scratch.berth({"down", "-f", slow}).exit_code == 0);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -406,7 +396,7 @@ TEST_CASE("up --scale adds and removes replicas, --no-deps leaves dependencies a
         CHECK(bad.err.find("no such service: nope") != std::string::npos);
         REQUIRE(scratch.berth({"down", "-f", file}).exit_code == 0);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -461,7 +451,7 @@ TEST_CASE("depends_on restart: true restarts a dependent when its dependency is 
         CHECK(started_at(scratch, "rst-other-1") == other_started);
         REQUIRE(scratch.berth({"down", "-f", file}).exit_code == 0);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -494,7 +484,7 @@ TEST_CASE("attached up --exit-code-from stops everything and returns that servic
         CHECK(state.at("exc-job-1").at("ExitCode") == 7);
         REQUIRE(scratch.berth({"down", "-f", file}).exit_code == 0);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }

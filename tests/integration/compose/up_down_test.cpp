@@ -68,18 +68,6 @@ RunResult fetch_web(const ScratchRoot& scratch) {
     return r;
 }
 
-/// The census once the network resolver (which exits 2 s after the last
-/// network is gone) had time to go: polled for up to 8 s.
-berth::testing::Census settled_census(const ScratchRoot& scratch,
-                                      const berth::testing::Census& baseline) {
-    auto census = berth::testing::take_census(scratch);
-    for (int i = 0; i < 80 && !(census == baseline); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        census = berth::testing::take_census(scratch);
-    }
-    return census;
-}
-
 }  // namespace
 
 TEST_CASE("quickstart: up -d, DNS by service name, idempotent up, recreate, down -v",
@@ -146,7 +134,7 @@ TEST_CASE("quickstart: up -d, DNS by service name, idempotent up, recreate, down
         auto nets = scratch.berth({"network", "ls"});
         CHECK(nets.out.find("quickstart") == std::string::npos);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -196,7 +184,7 @@ TEST_CASE("a failing dependency fails up naming the service, down removes what s
         CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(8));
         CHECK(ps(scratch, file).empty());
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
@@ -229,7 +217,7 @@ TEST_CASE("attached up prints prefixed logs until the containers exit", "[compos
         CHECK(down.exit_code == 0);
         CHECK(down.err.find("Network") == std::string::npos);
     }
-    const auto after = settled_census(scratch, baseline);
+    const auto after = berth::testing::settled_census(scratch, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }

@@ -594,11 +594,7 @@ TEST_CASE("compose push and pull, up --pull and down --rmi against docker-regist
               0);
         CHECK(s.berth({"compose", "down", "--file", file, "--rmi", "some"}).exit_code != 0);
     }
-    auto after = berth::testing::take_census(s);
-    for (int i = 0; i < 50 && !(after == baseline); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        after = berth::testing::take_census(s);
-    }
+    const auto after = berth::testing::settled_census(s, baseline);
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }

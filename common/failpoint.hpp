@@ -33,7 +33,8 @@ namespace berth {
 ///    network_create_after_bridge (bridge made, nftables not updated),
 ///    netns_attach_after_veth (veth made, endpoint not recorded),
 ///    netns_attach_before_ports (endpoints recorded, ports not in nftables),
-///    network_remove_after_record (record gone, bridge not deleted);
+///    network_remove_before_record (bridge and nftables rules gone, record
+///    not removed);
 ///  - volumes: volume_create_before_rename, volume_mount_before_attach,
 ///    volume_remove_after_rename, secret_write_after_file (one secret or config
 ///    file written in the container directory);

@@ -94,10 +94,15 @@ Result<void> ensure_bridge(Netlink& nl, const Network& n) {
     return nl.set_up(*idx);
 }
 
-Result<void> apply_rules(const NetworkStore& store) {
+/// Rewrites the root's nftables tables from the network records; `leaving`
+/// names a network whose record is about to go and whose rules go first.
+Result<void> apply_rules(const NetworkStore& store, std::string_view leaving = {}) {
     auto all = store.list();
     if (!all) {
         return std::move(all).error();
+    }
+    if (!leaving.empty()) {
+        std::erase_if(*all, [&](const Network& n) { return n.id == leaving; });
     }
     if (auto r = detail::apply_firewall(store.paths().prefix, *all); !r) {
         return std::move(r).error().wrap(fmt::format("update nftables table inet {}",
@@ -845,9 +850,10 @@ Result<void> remove_network(const Paths& paths, std::string_view name_or_id) {
     if (!n->endpoints.empty()) {
         return store->remove(n->id);  // refused: names the connected containers
     }
-    // The bridge goes before the record: a crash in between leaves a record
-    // that the next `network rm` or `down` finds and finishes, never a bridge
-    // that nothing refers to (F2).
+    // The bridge and the network's nftables rules go before the record: a
+    // crash in between leaves a record that the next `network rm` or `down`
+    // finds and finishes, never a bridge or a rule (or, for the last network,
+    // a whole table) that nothing refers to any more (F2).
     auto nl = Netlink::open();
     if (!nl) {
         return std::move(nl).error();
@@ -855,13 +861,13 @@ Result<void> remove_network(const Paths& paths, std::string_view name_or_id) {
     if (auto r = nl->delete_link(n->bridge); !r) {
         return r;
     }
-    if (auto r = store->remove(n->id); !r) {
+    if (auto r = apply_rules(*store, n->id); !r) {
         return r;
     }
-    if (failpoint("network_remove_after_record")) {
-        return Error(Errc::internal, "failpoint network_remove_after_record");
+    if (failpoint("network_remove_before_record")) {
+        return Error(Errc::internal, "failpoint network_remove_before_record");
     }
-    return apply_rules(*store);
+    return store->remove(n->id);
 }
 
 Result<std::vector<std::string>> prune_networks(const Paths& paths) {

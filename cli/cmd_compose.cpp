@@ -24,6 +24,7 @@
 #include "cli/output.hpp"
 #include "cli/progress.hpp"
 #include "compose/dry_run.hpp"
+#include "compose/graph.hpp"
 #include "compose/labels.hpp"
 #include "compose/loader.hpp"
 #include "compose/orchestrator.hpp"
@@ -64,6 +65,8 @@ struct UpFlags {
     bool abort_on_exit = false;
     std::string exit_code_from;
     std::vector<std::string> attach;
+    std::vector<std::string> no_attach;
+    bool attach_dependencies = false;
     bool build = false;
     bool no_build = false;
     std::string pull;  ///< "" (each service's pull_policy "always" only), always, missing, never, build
@@ -272,8 +275,9 @@ void on_interrupt(int) { interrupted.fetch_add(1); }
 
 /// How attached `up` ends.
 struct AttachOptions {
-    std::set<std::string> services;  ///< the services brought up (empty: all)
-    std::set<std::string> attach;    ///< whose logs to show (empty: `services`)
+    std::set<std::string> services;  ///< the services followed and stopped (empty: all)
+    std::set<std::string> shown;     ///< whose logs to show (all of `services`: empty)
+    std::set<std::string> hidden;    ///< followed, logs not shown (`--no-attach`)
     bool abort_on_exit = false;      ///< stop everything when one container exits
     std::string exit_code_from;      ///< return this service's exit code (implies abort)
     int timeout = -1;
@@ -311,7 +315,7 @@ int attach_logs(const Paths& paths, const compose::Project& project, const Attac
         return fail(store.error());
     }
     const auto& services = ao.services;
-    const auto& shown = ao.attach.empty() ? ao.services : ao.attach;
+    const auto& shown = ao.shown;
     std::vector<compose::ProjectContainer> targets;
     size_t width = 0;
     std::string names;
@@ -320,14 +324,14 @@ int attach_logs(const Paths& paths, const compose::Project& project, const Attac
         return rec.name.rfind(prefix, 0) == 0 ? rec.name.substr(prefix.size()) : rec.name;
     };
     for (auto& pc : *list) {
-        if (!services.empty() && services.count(pc.service) == 0) {
+        if (!services.empty() && services.count(pc.service) == 0 &&
+            shown.count(pc.service) == 0) {
             continue;
         }
-        if (!shown.empty() && shown.count(pc.service) == 0 && pc.service != ao.exit_code_from) {
-            continue;
+        if ((shown.empty() || shown.count(pc.service) != 0) && ao.hidden.count(pc.service) == 0) {
+            width = std::max(width, short_name(pc.record).size());
+            names += (names.empty() ? "" : ", ") + short_name(pc.record);
         }
-        width = std::max(width, short_name(pc.record).size());
-        names += (names.empty() ? "" : ", ") + short_name(pc.record);
         targets.push_back(std::move(pc));
     }
     std::printf("Attaching to %s\n", names.c_str());
@@ -345,7 +349,8 @@ int attach_logs(const Paths& paths, const compose::Project& project, const Attac
     std::optional<int> service_exit;
     std::vector<std::thread> threads;
     for (const auto& pc : targets) {
-        bool show = shown.empty() || shown.count(pc.service) != 0;
+        bool show = (shown.empty() || shown.count(pc.service) != 0) &&
+                    ao.hidden.count(pc.service) == 0;
         threads.emplace_back([&, rec = pc.record, service = pc.service, show] {
             auto prefix = fmt::format("{:<{}} | ", short_name(rec), width + 1);
             ec::LogReadOptions opts;
@@ -413,7 +418,7 @@ int attach_logs(const Paths& paths, const compose::Project& project, const Attac
                                          : "Gracefully stopping... (press Ctrl+C again to "
                                            "force)\n");
             stopper = std::thread([&] {
-                auto r = compose::stop(paths, project.name, services, ao.timeout,
+                auto r = compose::stop(paths, project, services, ao.timeout,
                                        printer.callback());
                 printer.finish();
                 if (!r) {
@@ -484,10 +489,11 @@ int run_up(const Context& ctx, const UpFlags& f) {
                           "--wait cannot be combined with --abort-on-container-exit or "
                           "--exit-code-from"));
     }
-    if (f.detach && (f.abort_on_exit || !f.exit_code_from.empty() || !f.attach.empty())) {
+    if (f.detach && (f.abort_on_exit || !f.exit_code_from.empty() || !f.attach.empty() ||
+                     !f.no_attach.empty() || f.attach_dependencies)) {
         return fail(Error(Errc::invalid_argument,
                           "--detach cannot be combined with --abort-on-container-exit, "
-                          "--exit-code-from or --attach"));
+                          "--exit-code-from, --attach, --no-attach or --attach-dependencies"));
     }
     if (f.build && f.no_build) {
         return fail(Error(Errc::invalid_argument, "--build and --no-build are incompatible"));
@@ -535,9 +541,11 @@ int run_up(const Context& ctx, const UpFlags& f) {
     opts.services.insert(f.services.begin(), f.services.end());
     opts.no_deps = f.no_deps;
     opts.scale = std::move(*scale);
-    for (const auto& name : f.attach) {
-        if (project->services.count(name) == 0) {
-            return fail(Error(Errc::not_found, fmt::format("no such service: {}", name)));
+    for (const auto* names : {&f.attach, &f.no_attach}) {
+        for (const auto& name : *names) {
+            if (project->services.count(name) == 0) {
+                return fail(Error(Errc::not_found, fmt::format("no such service: {}", name)));
+            }
         }
     }
     if (!f.exit_code_from.empty() && project->services.count(f.exit_code_from) == 0) {
@@ -580,9 +588,19 @@ int run_up(const Context& ctx, const UpFlags& f) {
     if (f.detach || f.no_start) {
         return 0;
     }
+    // As Compose: `up SERVICE...` follows those services (and, with
+    // --attach-dependencies, what they depend on); --attach narrows the logs
+    // shown, --no-attach hides some.
     AttachOptions ao;
     ao.services = opts.services;
-    ao.attach.insert(f.attach.begin(), f.attach.end());
+    if (!ao.services.empty() && f.attach_dependencies) {
+        ao.services = compose::DependencyGraph::from(*project).closure(ao.services);
+    }
+    if (!ao.services.empty() && !f.exit_code_from.empty()) {
+        ao.services.insert(f.exit_code_from);
+    }
+    ao.shown.insert(f.attach.begin(), f.attach.end());
+    ao.hidden.insert(f.no_attach.begin(), f.no_attach.end());
     ao.abort_on_exit = f.abort_on_exit;
     ao.exit_code_from = f.exit_code_from;
     ao.timeout = f.timeout;
@@ -871,6 +889,11 @@ void define_up(CLI::App* cmd, Context& ctx) {
                     "--abort-on-container-exit");
     cmd->add_option("--attach", f->attach, "Restrict attaching to the specified services")
         ->expected(1);
+    cmd->add_option("--no-attach", f->no_attach, "Do not attach (stream logs) to the specified "
+                                                  "services")
+        ->expected(1);
+    cmd->add_flag("--attach-dependencies", f->attach_dependencies,
+                  "Automatically attach to log output of dependent services");
     cmd->add_option("services", f->services, "Services to start");
     add_output_flags(cmd, f->output);
     cmd->callback([f, &ctx] { ctx.exit_code = run_up(ctx, *f); });

@@ -219,7 +219,7 @@ void define_stop(CLI::App* cmd, Context& ctx) {
             return;
         }
         std::set<std::string> services(f->services.begin(), f->services.end());
-        auto r = compose::stop(ctx.paths(), project->project.name, services, *timeout, progress);
+        auto r = compose::stop(ctx.paths(), project->project, services, *timeout, progress);
         ctx.exit_code = r ? 0 : fail(r.error());
     });
 }

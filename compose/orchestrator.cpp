@@ -6,17 +6,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fmt/format.h>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <thread>
 
 #include "common/digest.hpp"
 #include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/scope_exit.hpp"
+#include "compose/executor.hpp"
 #include "compose/graph.hpp"
 #include "compose/labels.hpp"
 #include "compose/planner.hpp"
@@ -260,8 +259,6 @@ std::set<std::string> shared_namespace_or_volumes(const Service& service) {
 /// Shared state of one `up` run across the service workers.
 struct UpRun {
     std::mutex mu;
-    std::condition_variable cv;
-    std::map<std::string, int> done;  ///< service -> 1 ok, -1 failed
     std::map<std::string, std::vector<ec::ContainerRecord>> records;
     std::map<std::string, std::string> first_ids;  ///< service -> id of replica 1
     /// service -> (number, id) of its lowest-numbered container, for volumes_from.
@@ -702,50 +699,51 @@ Result<void> add_volumes_from(const ec::ContainerStore& store, const Service& se
 }
 
 /// Waits until a dependency's containers satisfy `condition`.
-Result<void> wait_condition(ec::ContainerStore& store, const std::string& dep,
-                            DependencyCondition condition,
-                            const std::vector<ec::ContainerRecord>& records) {
+/// Whether `dep`'s containers meet `condition` now: true when they do, false
+/// while they may still, an error when they cannot any more. Never blocks: the
+/// graph run asks again at its poll interval.
+Result<bool> condition_met(ec::ContainerStore& store, const std::string& dep,
+                           DependencyCondition condition,
+                           const std::vector<ec::ContainerRecord>& records) {
     for (const auto& rec : records) {
+        if (condition == DependencyCondition::service_started) {
+            continue;
+        }
+        auto st = store.state(rec.id);
+        if (!st) {
+            return std::move(st).error();
+        }
         if (condition == DependencyCondition::service_completed_successfully) {
-            auto code = ec::wait_container(store, rec);
-            if (!code) {
-                return std::move(code).error();
+            if (is_running(*st) || st->status == ec::Status::restarting) {
+                return false;
             }
-            if (*code != 0) {
+            if (st->exit_code != 0) {
                 return Error(Errc::failed_precondition,
                              fmt::format("service \"{}\" didn't complete successfully: exit {}",
-                                         dep, *code));
+                                         dep, st->exit_code));
             }
-        } else if (condition == DependencyCondition::service_healthy) {
-            for (;;) {
-                auto st = store.state(rec.id);
-                if (!st) {
-                    return std::move(st).error();
-                }
-                if (st->health_status == "healthy") {
-                    break;
-                }
-                if (st->health_status == "unhealthy") {
-                    return Error(Errc::failed_precondition,
-                                 fmt::format("dependency failed to start: {}",
-                                             unhealthy_message(rec.name, *st)));
-                }
-                if (!is_running(*st)) {
-                    return Error(Errc::failed_precondition,
-                                 fmt::format("dependency failed to start: container {} exited "
-                                             "({})",
-                                             rec.name, st->exit_code));
-                }
-                if (st->health_status.empty()) {
-                    return Error(Errc::failed_precondition,
-                                 fmt::format("container {} has no healthcheck configured",
-                                             rec.name));
-                }
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            }
+            continue;
         }
+        if (st->health_status == "healthy") {
+            continue;
+        }
+        if (st->health_status == "unhealthy") {
+            return Error(Errc::failed_precondition,
+                         fmt::format("dependency failed to start: {}",
+                                     unhealthy_message(rec.name, *st)));
+        }
+        if (!is_running(*st)) {
+            return Error(Errc::failed_precondition,
+                         fmt::format("dependency failed to start: container {} exited ({})",
+                                     rec.name, st->exit_code));
+        }
+        if (st->health_status.empty()) {
+            return Error(Errc::failed_precondition,
+                         fmt::format("container {} has no healthcheck configured", rec.name));
+        }
+        return false;
     }
-    return {};
+    return true;
 }
 
 /// `containers/.compose-creating-<project>-<id>` marks a container of the
@@ -1014,36 +1012,35 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
                 join(names, " ")));
         }
     }
-    std::counting_semaphore<64> slots(std::clamp(options.parallel_limit, 1, 64));
-    std::map<std::string, Error> failures;
-    auto work = [&](const std::string& name) -> Result<void> {
+    // The gate of a service: each dependency's condition, asked without
+    // blocking once the dependency's own actions are done.
+    auto gate = [&](const std::string& name) -> Result<bool> {
         const auto& svc = project.services.at(name);
-        // Dependencies first, with their conditions.
+        if (options.no_start) {
+            return true;
+        }
         for (const auto& dep : graph.dependencies(name)) {
             if (selected.count(dep) == 0) {
                 continue;
             }
             std::vector<ec::ContainerRecord> dep_records;
             {
-                std::unique_lock lk(run.mu);
-                run.cv.wait(lk, [&] { return run.done.count(dep) != 0; });
-                if (run.done[dep] < 0) {
-                    return Error(Errc::failed_precondition,
-                                 fmt::format("dependency failed to start: service {}", dep));
-                }
+                std::lock_guard lk(run.mu);
                 dep_records = run.records[dep];
             }
             auto cond = DependencyCondition::service_started;
             if (auto it = svc.depends_on.find(dep); it != svc.depends_on.end()) {
                 cond = it->second.condition;
             }
-            if (options.no_start) {
-                continue;
-            }
-            if (auto r = wait_condition(*store, dep, cond, dep_records); !r) {
-                return r;
+            auto met = condition_met(*store, dep, cond, dep_records);
+            if (!met || !*met) {
+                return met;
             }
         }
+        return true;
+    };
+    auto work = [&](const std::string& name) -> Result<void> {
+        const auto& svc = project.services.at(name);
         std::map<std::string, std::string> first_ids;
         std::map<std::string, std::string> service_ids;
         // A container that shares a namespace or the volumes of a recreated
@@ -1068,8 +1065,6 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
             return {};
         }
         for (auto a : actions->second) {
-            slots.acquire();
-            ScopeExit release([&] { slots.release(); });
             std::optional<ec::ContainerRecord> rec;
             bool start = !options.no_start;
             if (must_recreate && !options.no_recreate &&
@@ -1194,25 +1189,18 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
         }
         return {};
     };
-    std::vector<std::thread> threads;
-    threads.reserve(selected.size());
+    std::vector<GraphNode> nodes;
     for (const auto& name : *order) {
         if (selected.count(name) == 0) {
             continue;
         }
-        threads.emplace_back([&, name] {
-            auto r = work(name);
-            std::lock_guard lk(run.mu);
-            run.done[name] = r ? 1 : -1;
-            if (!r) {
-                failures.emplace(name, r.error());
-            }
-            run.cv.notify_all();
-        });
+        nodes.push_back(GraphNode{name, graph.dependencies(name),
+                                  [&gate, name] { return gate(name); },
+                                  [&work, name] { return work(name); }});
     }
-    for (auto& t : threads) {
-        t.join();
-    }
+    GraphRunOptions gopts;
+    gopts.parallel_limit = options.parallel_limit;
+    const auto failures = run_graph(std::move(nodes), gopts);
     if (!failures.empty()) {
         // Every real failure (not a dependency that failed), in service order;
         // the class is the first one's.
@@ -1233,7 +1221,60 @@ Result<void> up(const Paths& paths, const Project& project, const UpOptions& opt
     return {};
 }
 
-Result<void> stop(const Paths& paths, std::string_view project,
+/// One node per container of `targets`, each after the containers of the
+/// services that depend on its service (the dependency graph reversed), with
+/// `action` as its work. Containers of services the project does not know
+/// (orphans) have no edges.
+std::vector<GraphNode> reverse_nodes(
+    const Project& project, const std::vector<ec::ContainerRecord>& targets,
+    const std::function<Result<void>(const ec::ContainerRecord&)>& action) {
+    auto graph = DependencyGraph::from(project);
+    std::map<std::string, std::set<std::string>> by_service;  // service -> container names
+    auto service_of = [](const ec::ContainerRecord& rec) {
+        auto it = rec.config.labels.find(std::string(labels::service));
+        return it == rec.config.labels.end() ? std::string() : it->second;
+    };
+    for (const auto& rec : targets) {
+        by_service[service_of(rec)].insert(rec.name);
+    }
+    std::vector<GraphNode> nodes;
+    for (const auto& rec : targets) {
+        GraphNode node;
+        node.name = rec.name;
+        const auto service = service_of(rec);
+        if (project.services.count(service) != 0) {
+            for (const auto& dependent : graph.dependents(service)) {
+                if (auto it = by_service.find(dependent); it != by_service.end()) {
+                    node.after.insert(it->second.begin(), it->second.end());
+                }
+            }
+        }
+        node.action = [action, rec] { return action(rec); };
+        nodes.push_back(std::move(node));
+    }
+    return nodes;
+}
+
+/// Runs the nodes of reverse_nodes(); every container is tried even when one
+/// of its dependents failed, and the errors come back joined.
+Result<void> run_reverse(std::vector<GraphNode> nodes) {
+    GraphRunOptions gopts;
+    // Stopping is mostly waiting for a grace period: all of a level at once.
+    gopts.parallel_limit = 256;
+    gopts.propagate_failure = false;
+    auto failures = run_graph(std::move(nodes), gopts);
+    if (failures.empty()) {
+        return {};
+    }
+    std::vector<std::string> errors;
+    for (const auto& [name, err] : failures) {
+        errors.push_back(err.message());
+    }
+    std::sort(errors.begin(), errors.end());
+    return Error(Errc::internal, join(errors, "; "));
+}
+
+Result<void> stop(const Paths& paths, const Project& project,
                   const std::set<std::string>& services, int timeout,
                   const ProgressFn& progress) {
     WarnFn no_warn;
@@ -1242,36 +1283,24 @@ Result<void> stop(const Paths& paths, std::string_view project,
     if (!store) {
         return std::move(store).error();
     }
-    auto containers = project_containers(paths, project);
+    auto containers = project_containers(paths, project.name);
     if (!containers) {
         return std::move(containers).error();
     }
-    std::mutex mu;
-    std::vector<std::string> errors;
-    std::vector<std::thread> threads;
+    std::vector<ec::ContainerRecord> targets;
     for (const auto& pc : *containers) {
-        if (!is_running(pc.state) || (!services.empty() && services.count(pc.service) == 0)) {
-            continue;
+        if (is_running(pc.state) && (services.empty() || services.count(pc.service) != 0)) {
+            targets.push_back(pc.record);
         }
-        threads.emplace_back([&, rec = pc.record] {
-            report("Container", rec.name, "Stopping");
-            auto r = ec::stop_container(*store, rec, timeout);
-            if (!r) {
-                std::lock_guard lk(mu);
-                errors.push_back(r.error().message());
-                return;
-            }
-            report("Container", rec.name, "Stopped");
-        });
     }
-    for (auto& t : threads) {
-        t.join();
-    }
-    if (!errors.empty()) {
-        std::sort(errors.begin(), errors.end());
-        return Error(Errc::internal, join(errors, "; "));
-    }
-    return {};
+    return run_reverse(reverse_nodes(project, targets, [&](const ec::ContainerRecord& rec) {
+        report("Container", rec.name, "Stopping");
+        if (auto r = ec::stop_container(*store, rec, timeout); !r) {
+            return Result<void>(std::move(r).error());
+        }
+        report("Container", rec.name, "Stopped");
+        return Result<void>{};
+    }));
 }
 
 Result<void> wait_healthy(const Paths& paths, const Project& project,
@@ -1395,33 +1424,24 @@ Result<void> down(const Paths& paths, const Project& project, const DownOptions&
             "flag to clean it up.",
             join(orphans, " ")));
     }
-    // All containers stop at once: one grace period, not one per container.
-    std::mutex mu;
-    std::vector<std::string> errors;
-    std::vector<std::thread> threads;
     // Anonymous volumes go once every container is gone: a volumes_from user
     // may still hold the one of another container.
     std::vector<std::string> anonymous;
     for (const auto& rec : targets) {
         anonymous.insert(anonymous.end(), rec.config.anonymous_volumes.begin(),
                          rec.config.anonymous_volumes.end());
-        threads.emplace_back([&, rec] {
-            // With -v each container takes its anonymous volumes along before its
-            // record goes, so a killed down leaves none unnamed (F2); one still
-            // held through volumes_from stays for the pass below.
-            auto r = stop_and_remove(*store, rec, options.timeout, options.volumes, report);
-            if (!r) {
-                std::lock_guard lk(mu);
-                errors.push_back(r.error().message());
-            }
-        });
     }
-    for (auto& t : threads) {
-        t.join();
-    }
-    if (!errors.empty()) {
-        std::sort(errors.begin(), errors.end());
-        return Error(Errc::internal, join(errors, "; "));
+    // The graph in reverse: a container goes once the containers of the
+    // services that depend on it are gone; all of one level at once, so a
+    // level costs one grace period at most.
+    auto nodes = reverse_nodes(project, targets, [&](const ec::ContainerRecord& rec) {
+        // With -v each container takes its anonymous volumes along before its
+        // record goes, so a killed down leaves none unnamed (F2); one still
+        // held through volumes_from stays for the pass below.
+        return stop_and_remove(*store, rec, options.timeout, options.volumes, report);
+    });
+    if (auto r = run_reverse(std::move(nodes)); !r) {
+        return r;
     }
     if (options.volumes && !anonymous.empty()) {
         auto vstore = volumes::VolumeStore::open(paths);

@@ -85,8 +85,10 @@ struct DownOptions {
                                 const DownOptions& options, const ProgressFn& progress,
                                 const WarnFn& warn);
 
-/// Stops the running containers of `project` (or only those of `services`), all at once.
-[[nodiscard]] Result<void> stop(const Paths& paths, std::string_view project,
+/// Stops the running containers of `project` (or only those of `services`) in
+/// reverse dependency order: a container once those of its dependents are
+/// stopped, all of a level at once.
+[[nodiscard]] Result<void> stop(const Paths& paths, const Project& project,
                                 const std::set<std::string>& services, int timeout,
                                 const ProgressFn& progress);
 

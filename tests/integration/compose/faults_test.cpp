@@ -953,7 +953,9 @@ TEST_CASE("F9: after a simulated reboot the next up converges with no stale refe
         for (const auto& l : c.links) {
             berth::testing::run_process({"/usr/sbin/ip", "link", "del", l});
         }
-        berth::testing::run_process({"/usr/sbin/nft", "delete", "table", "inet", s.prefix()});
+        for (const auto* family : {"inet", "netdev"}) {
+            berth::testing::run_process({"/usr/sbin/nft", "delete", "table", family, s.prefix()});
+        }
         std::vector<std::string> cgroups(c.cgroups.begin(), c.cgroups.end());
         std::sort(cgroups.begin(), cgroups.end(),
                   [](const auto& a, const auto& b) { return a.size() > b.size(); });

@@ -488,3 +488,116 @@ TEST_CASE("attached up --exit-code-from stops everything and returns that servic
     INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
     CHECK(after == baseline);
 }
+
+TEST_CASE("stop and down go in reverse dependency order: dependents first, a level at a time",
+          "[.root][root][compose]") {
+    ScratchRoot scratch;
+    const auto baseline = berth::testing::take_census(scratch);
+    const auto out_dir = scratch.root().parent_path() / "order";
+    std::filesystem::create_directories(out_dir);
+    // Each service notes its SIGTERM in /out/order; api and web take 0.5 s to
+    // do so, so a dependency signalled at the same time would note it first.
+    auto service = [&](const std::string& name, const std::string& delay,
+                       const std::string& deps) {
+        return "  " + name +
+               ":\n"
+               "    image: busybox\n"
+               "    network_mode: none\n"
+               "    stop_grace_period: 5s\n" +
+               (deps.empty() ? std::string() : "    depends_on: [" + deps + "]\n") +
+               "    volumes: [\"" + out_dir.string() +
+               ":/out\"]\n"
+               "    command: [\"sh\", \"-c\", \"trap '" + delay + "echo " + name +
+               " >> /out/order; exit 0' TERM; while :; do sleep 0.1; done\"]\n";
+    };
+    auto file = write_project(scratch, "rev",
+                              "name: rev\nservices:\n" + service("db", "", "") +
+                                  service("api", "sleep 0.5; ", "db") +
+                                  service("web", "sleep 0.5; ", "api") +
+                                  service("lone", "", ""));
+    const auto order_file = out_dir / "order";
+    auto order = [&] {
+        std::ifstream in(order_file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    };
+    auto up = scratch.berth({"up", "-d", "-f", file});
+    INFO(up.err);
+    REQUIRE(up.exit_code == 0);
+    auto stop = scratch.berth({"compose", "stop", "-f", file});
+    INFO(stop.err);
+    CHECK(stop.exit_code == 0);
+    // lone has no dependents: it goes with web, at once.
+    CHECK(order() == "lone\nweb\napi\ndb\n");
+    std::filesystem::remove(order_file);
+    up = scratch.berth({"up", "-d", "-f", file});
+    INFO(up.err);
+    REQUIRE(up.exit_code == 0);
+    auto down = scratch.berth({"down", "-f", file});
+    INFO(down.err);
+    CHECK(down.exit_code == 0);
+    CHECK(order() == "lone\nweb\napi\ndb\n");
+    const auto after = berth::testing::settled_census(scratch, baseline);
+    INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
+    CHECK(after == baseline);
+}
+
+TEST_CASE("attached up follows the named services, --attach-dependencies adds theirs, "
+          "--no-attach hides some",
+          "[.root][root][compose]") {
+    ScratchRoot scratch;
+    const auto baseline = berth::testing::take_census(scratch);
+    auto file = write_project(scratch, "attach",
+                              "name: att\n"
+                              "services:\n"
+                              "  db:\n"
+                              "    image: busybox\n"
+                              "    network_mode: none\n"
+                              "    init: true\n"
+                              "    command: [\"sh\", \"-c\", \"echo db says hi; exec sleep 300\"]\n"
+                              "  app:\n"
+                              "    image: busybox\n"
+                              "    network_mode: none\n"
+                              "    depends_on: [db]\n"
+                              "    command: [\"sh\", \"-c\", \"sleep 1; echo app done\"]\n"
+                              "  side:\n"
+                              "    image: busybox\n"
+                              "    network_mode: none\n"
+                              "    init: true\n"
+                              "    command: [\"sh\", \"-c\", \"echo side says hi; exec sleep "
+                              "300\"]\n");
+    {
+        auto only = scratch.berth({"up", "--exit-code-from", "app", "-f", file, "app"}, {}, 60);
+        INFO(only.out << only.err);
+        CHECK(only.exit_code == 0);
+        CHECK(only.out.find("Attaching to app-1\n") != std::string::npos);
+        CHECK(only.out.find("app-1  | app done") != std::string::npos);
+        CHECK(only.out.find("db says hi") == std::string::npos);
+        auto deps = scratch.berth(
+            {"up", "--attach-dependencies", "--exit-code-from", "app", "-f", file, "app"}, {}, 60);
+        INFO(deps.out << deps.err);
+        CHECK(deps.exit_code == 0);
+        CHECK(deps.out.find("db-1   | db says hi") != std::string::npos);
+        CHECK(deps.out.find("app-1  | app done") != std::string::npos);
+        CHECK(deps.out.find("side says hi") == std::string::npos);
+        auto hidden =
+            scratch.berth({"up", "--no-attach", "db", "--exit-code-from", "app", "-f", file}, {}, 60);
+        INFO(hidden.out << hidden.err);
+        CHECK(hidden.exit_code == 0);
+        CHECK(hidden.out.find("side-1  | side says hi") != std::string::npos);
+        CHECK(hidden.out.find("app-1   | app done") != std::string::npos);
+        CHECK(hidden.out.find("db says hi") == std::string::npos);
+        CHECK(hidden.out.find("Attaching to app-1, side-1\n") != std::string::npos);
+        auto bad = scratch.berth({"up", "--no-attach", "nope", "-f", file});
+        CHECK(bad.exit_code != 0);
+        CHECK(bad.err.find("no such service: nope") != std::string::npos);
+        auto detached = scratch.berth({"up", "-d", "--attach-dependencies", "-f", file});
+        CHECK(detached.exit_code != 0);
+        CHECK(detached.err.find("--attach-dependencies") != std::string::npos);
+        REQUIRE(scratch.berth({"down", "-f", file}).exit_code == 0);
+    }
+    const auto after = berth::testing::settled_census(scratch, baseline);
+    INFO("before:\n" << baseline.describe() << "after:\n" << after.describe());
+    CHECK(after == baseline);
+}

@@ -19,6 +19,7 @@
 #include "cli/output.hpp"
 #include "cli/commands.hpp"
 #include "cli/volume_usage.hpp"
+#include "common/digest.hpp"
 #include "common/fs.hpp"
 #include "common/scope_exit.hpp"
 #include "common/unique_fd.hpp"
@@ -26,6 +27,7 @@
 #include "engine/containers/spec.hpp"
 #include "engine/images/store.hpp"
 #include "engine/runtime/runtime.hpp"
+#include "netns/network.hpp"
 #include "volumes/mount_plan.hpp"
 #include "volumes/mount_spec.hpp"
 #include "volumes/volume_store.hpp"
@@ -261,6 +263,134 @@ std::string status_text(const ec::ContainerState& st) {
     return "Unknown";
 }
 
+namespace {
+
+/// "80/tcp" -> [{"HostIp", "HostPort"}] of `bindings`, one entry per port of
+/// a range; HostPort "" for a port chosen at attach, HostIp `any_ip` for all
+/// addresses ("" in HostConfig, "0.0.0.0" in NetworkSettings, as Docker).
+void add_port_bindings(json& out, const std::vector<netns::PortBinding>& bindings,
+                       const std::string& any_ip = "") {
+    for (const auto& b : bindings) {
+        const int count = b.host_port_end > b.host_port ? b.host_port_end - b.host_port + 1 : 1;
+        for (int i = 0; i < count; ++i) {
+            auto key = fmt::format("{}/{}", b.container_port + i, b.protocol);
+            if (!out.contains(key) || out[key].is_null()) {
+                out[key] = json::array();
+            }
+            out[key].push_back({{"HostIp", b.host_ip.empty() ? any_ip : b.host_ip},
+                                {"HostPort", b.host_port == 0 ? std::string()
+                                                              : std::to_string(b.host_port + i)}});
+        }
+    }
+}
+
+/// Docker's HostConfig.PortBindings from the -p specs as given.
+json port_bindings_json(const ec::ContainerConfig& c) {
+    json out = json::object();
+    for (const auto& spec : c.publish) {
+        if (auto parsed = netns::parse_port_spec(spec)) {
+            add_port_bindings(out, *parsed);
+        }
+    }
+    return out;
+}
+
+/// The prefix length of "a.b.c.d/n" or "x::/n", 0 without one.
+int prefix_length(const std::string& cidr) {
+    auto slash = cidr.find('/');
+    return slash == std::string::npos ? 0 : std::atoi(cidr.c_str() + slash + 1);
+}
+
+/// Docker's NetworkSettings: one entry per network the container is on, with
+/// the addresses its endpoint holds (empty while it is not running), and the
+/// published ports as bound (random host ports resolved).
+json network_settings_json(const ec::ContainerStore& store, const ec::ContainerRecord& rec,
+                           bool running) {
+    const auto& c = rec.config;
+    json ports = json::object();
+    for (const auto& [port, v] : rec.image_config.value("ExposedPorts", json::object()).items()) {
+        ports[port] = nullptr;
+    }
+    json networks = json::object();
+    auto empty_endpoint = [](const std::string& network_id) {
+        return json{{"IPAMConfig", nullptr}, {"Links", nullptr}, {"Aliases", nullptr},
+                    {"MacAddress", ""}, {"NetworkID", network_id}, {"EndpointID", ""},
+                    {"Gateway", ""}, {"IPAddress", ""}, {"IPPrefixLen", 0},
+                    {"IPv6Gateway", ""}, {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0},
+                    {"DriverOpts", nullptr}, {"DNSNames", nullptr}};
+    };
+    std::string sandbox_key;
+    if (c.network_mode == "none" || c.network_mode == "host") {
+        networks[c.network_mode] = empty_endpoint("");
+    } else if (c.network_mode.rfind("container:", 0) != 0) {
+        auto all = netns::read_networks(store.paths());
+        std::vector<std::string> names = c.networks;
+        if (names.empty()) {
+            names.push_back(c.network_mode);
+        }
+        // And those joined later with `network connect`, while it runs.
+        if (all) {
+            for (const auto& n : *all) {
+                if (n.endpoints.count(rec.id) != 0 &&
+                    std::find(names.begin(), names.end(), n.name) == names.end() &&
+                    std::find(names.begin(), names.end(), n.id) == names.end()) {
+                    names.push_back(n.name);
+                }
+            }
+        }
+        for (const auto& name : names) {
+            const netns::Network* n = nullptr;
+            if (all) {
+                for (const auto& candidate : *all) {
+                    if (candidate.name == name || candidate.id == name) {
+                        n = &candidate;
+                    }
+                }
+            }
+            auto entry = empty_endpoint(n != nullptr ? n->id : "");
+            auto ep = n != nullptr ? n->endpoints.find(rec.id) : decltype(n->endpoints.end()){};
+            if (n != nullptr && ep != n->endpoints.end() && running) {
+                const auto& e = ep->second;
+                entry["Aliases"] = e.aliases;
+                entry["MacAddress"] = e.mac;
+                entry["EndpointID"] = Digest::of(n->id + "/" + rec.id).hex();
+                entry["Gateway"] = n->gateway;
+                entry["IPAddress"] = e.ipv4;
+                entry["IPPrefixLen"] = prefix_length(n->subnet);
+                if (!e.ipv6.empty()) {
+                    entry["IPv6Gateway"] = n->gateway6;
+                    entry["GlobalIPv6Address"] = e.ipv6;
+                    entry["GlobalIPv6PrefixLen"] = prefix_length(n->subnet6);
+                }
+                json dns = json::array({rec.name, rec.id.substr(0, 12)});
+                for (const auto& a : e.aliases) {
+                    if (a != rec.name && a != rec.id.substr(0, 12)) {
+                        dns.push_back(a);
+                    }
+                }
+                entry["DNSNames"] = dns;
+                add_port_bindings(ports, e.ports, "0.0.0.0");
+                sandbox_key = e.netns_path;
+            }
+            networks[n != nullptr ? n->name : name] = entry;
+        }
+    }
+    json out = {{"Bridge", ""},
+                {"SandboxID", sandbox_key.empty() ? "" : Digest::of(sandbox_key).hex()},
+                {"SandboxKey", sandbox_key},
+                {"Ports", ports},
+                {"Networks", networks}};
+    // The top-level address fields describe the default `bridge` network only.
+    json top = networks.contains("bridge") ? networks["bridge"] : empty_endpoint("");
+    for (const auto* key : {"EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen",
+                            "IPAddress", "IPPrefixLen", "IPv6Gateway", "MacAddress"}) {
+        out[key] = top[key];
+    }
+    return out;
+}
+
+}  // namespace
+
 json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& rec,
                   const ec::ContainerState& st) {
     const auto& c = rec.config;
@@ -341,7 +471,7 @@ json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& re
                         {"Runtime", c.runtime.empty() ? "berth" : c.runtime},
                         {"Dns", c.dns},
                         {"ExtraHosts", c.extra_hosts},
-                        {"PortBindings", c.publish}};
+                        {"PortBindings", port_bindings_json(c)}};
     return {{"Id", rec.id},
             {"Created", rec.created},
             {"Path", path},
@@ -357,6 +487,7 @@ json inspect_json(const ec::ContainerStore& store, const ec::ContainerRecord& re
             {"Driver", "overlay2"},
             {"Platform", rec.platform},
             {"Mounts", mounts},
+            {"NetworkSettings", network_settings_json(store, rec, running)},
             {"Config", config},
             {"HostConfig", host_config},
             {"GraphDriver", {{"Name", "overlay2"},

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/support/harness.hpp"
+#include "tests/support/outer_netns.hpp"
 
 using berth::testing::Census;
 using berth::testing::RunResult;
@@ -553,5 +554,71 @@ TEST_CASE("data in a named volume outlives its containers and a used volume is n
     CHECK(trim(after.out) == "keep");
     CHECK(before.out.size() > after.out.size());
     CHECK(root.berth({"volume", "rm", "keep"}).exit_code == 0);
+    guard.check();
+}
+
+TEST_CASE("inspect shows NetworkSettings as Docker does: addresses, aliases and bound ports",
+          "[engine][container][netns][.root]") {
+    berth::testing::OuterNetns outer;
+    ScratchRoot root;
+    LeakGuard guard(root);
+    {
+        REQUIRE(root.berth({"network", "create", "--ipv6", "front"}).exit_code == 0);
+        REQUIRE(root.berth({"network", "create", "back"}).exit_code == 0);
+        auto run = root.berth({"run", "-d", "--name", "web", "--network", "front",
+                               "--network-alias", "site", "-p", "127.0.0.1::80", "-p",
+                               "18181:81", "busybox", "httpd", "-f", "-p", "80"});
+        INFO(run.err);
+        REQUIRE(run.exit_code == 0);
+        REQUIRE(root.berth({"network", "connect", "back", "web"}).exit_code == 0);
+        auto j = inspect(root, "web");
+        REQUIRE(j.is_object());
+        const auto& ns = j.at("NetworkSettings");
+        const auto& front = ns.at("Networks").at("front");
+        const auto& back = ns.at("Networks").at("back");
+        // The addresses are the ones the container's own interfaces carry.
+        auto addrs = root.berth({"exec", "web", "ip", "-o", "addr"}).out;
+        INFO(addrs);
+        const auto ip4 = front.at("IPAddress").get<std::string>();
+        const auto ip6 = front.at("GlobalIPv6Address").get<std::string>();
+        CHECK_FALSE(ip4.empty());
+        CHECK_FALSE(ip6.empty());
+        CHECK(addrs.find("inet " + ip4 + "/" + std::to_string(front.at("IPPrefixLen").get<int>())) !=
+              std::string::npos);
+        CHECK(addrs.find("inet6 " + ip6 + "/") != std::string::npos);
+        CHECK(addrs.find("inet " + back.at("IPAddress").get<std::string>() + "/") !=
+              std::string::npos);
+        CHECK(front.at("Gateway").get<std::string>() !=
+              back.at("Gateway").get<std::string>());
+        CHECK(front.at("Aliases") == nlohmann::json::array({"site"}));
+        CHECK(front.at("DNSNames").at(0) == "web");
+        auto ids = root.berth({"network", "inspect", "-f", "{{.Id}}", "front"});
+        CHECK(front.at("NetworkID").get<std::string>() + "\n" == ids.out);
+        CHECK(front.at("MacAddress").get<std::string>().size() == 17);
+        // The random host port as bound, the same as `port` prints.
+        const auto& p80 = ns.at("Ports").at("80/tcp").at(0);
+        CHECK(p80.at("HostIp") == "127.0.0.1");
+        auto port = root.berth({"port", "web"}).out;
+        CHECK(port.find("80/tcp -> 127.0.0.1:" + p80.at("HostPort").get<std::string>()) !=
+              std::string::npos);
+        CHECK(ns.at("Ports").at("81/tcp").at(0) ==
+              nlohmann::json({{"HostIp", "0.0.0.0"}, {"HostPort", "18181"}}));
+        // HostConfig keeps the bindings as asked: the random port unresolved.
+        CHECK(j.at("HostConfig").at("PortBindings").at("80/tcp").at(0) ==
+              nlohmann::json({{"HostIp", "127.0.0.1"}, {"HostPort", ""}}));
+        auto tmpl = root.berth({"inspect", "-f", "{{.NetworkSettings.Networks.back.IPAddress}}",
+                                "web"});
+        CHECK(tmpl.out == back.at("IPAddress").get<std::string>() + "\n");
+        // Stopped: still on its networks, with no addresses.
+        REQUIRE(root.berth({"stop", "-t", "1", "web"}).exit_code == 0);
+        auto stopped = inspect(root, "web");
+        CHECK(stopped.at("NetworkSettings").at("Networks").at("front").at("IPAddress") == "");
+        auto none = root.berth({"run", "-d", "--name", "quiet", "--network", "none", "busybox",
+                                "sleep", "60"});
+        REQUIRE(none.exit_code == 0);
+        CHECK(inspect(root, "quiet").at("NetworkSettings").at("Networks").contains("none"));
+        REQUIRE(root.berth({"rm", "-f", "web", "quiet"}).exit_code == 0);
+        REQUIRE(root.berth({"network", "rm", "front", "back"}).exit_code == 0);
+    }
     guard.check();
 }

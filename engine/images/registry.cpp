@@ -761,6 +761,19 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
         }
         downloaded = true;
     }
+    // Each layer is unpacked by the worker that downloaded it, while the
+    // others download: its chain id needs the diff ids of the config.
+    std::map<std::string, std::size_t> layer_index;
+    std::vector<std::string> chains, diff_ids;
+    if (auto ctext = store.read_blob(m->config.digest)) {
+        if (auto pc = parse_config(*ctext); pc && pc->diff_ids.size() == m->layers.size()) {
+            diff_ids = pc->diff_ids;
+            for (std::size_t i = 0; i < m->layers.size(); ++i) {
+                chains.push_back(chain_id(i == 0 ? std::string{} : chains.back(), diff_ids[i]));
+                layer_index.emplace(m->layers[i].digest, i);
+            }
+        }
+    }
     // Layers, `parallel` at a time, each verified by BlobWriter::commit.
     std::vector<const Descriptor*> todo;
     std::set<std::string> queued;
@@ -808,6 +821,19 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
                 return;
             }
             sink.emit({Progress::Kind::downloaded, id, d.size, d.size});
+            if (auto it = layer_index.find(d.digest); it != layer_index.end()) {
+                const auto li = it->second;
+                auto unpacked = store.ensure_snapshot(
+                    chains[li], li == 0 ? std::string{} : chains[li - 1], diff_ids[li], d.digest);
+                if (!unpacked) {
+                    std::lock_guard lk(err_mu);
+                    if (!first_error) {
+                        first_error = std::move(unpacked).error().wrap(
+                            fmt::format("pull {}: layer {}", text, d.digest));
+                    }
+                    return;
+                }
+            }
         }
     };
     size_t nthreads = std::min<size_t>(std::max(1, o.parallel), todo.size());

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <fmt/format.h>
 
 #include "common/failpoint.hpp"
@@ -729,14 +732,31 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
     // A concurrent rmi may delete a snapshot between the unpack and the lock;
     // then unpack again (a few times at most).
     for (int attempt = 0; attempt < 3; ++attempt) {
-        int64_t total = 0;
-        for (size_t i = 0; i < chains.size(); ++i) {
-            auto size = ensure_snapshot(chains[i], i == 0 ? std::string{} : chains[i - 1],
-                                        pc->diff_ids[i], m->layers[i].digest);
-            if (!size) {
-                return std::move(size).error();
+        // Layers unpack independently (each into its own snapshot): the
+        // missing ones two at a time, at most one per core.
+        std::vector<std::optional<Result<int64_t>>> sizes(chains.size());
+        std::atomic<size_t> next{0};
+        auto worker = [&] {
+            for (size_t i = next++; i < chains.size(); i = next++) {
+                sizes[i] = ensure_snapshot(chains[i], i == 0 ? std::string{} : chains[i - 1],
+                                           pc->diff_ids[i], m->layers[i].digest);
             }
-            total += *size;
+        };
+        std::vector<std::thread> threads;
+        const size_t cores = std::max(1U, std::thread::hardware_concurrency());
+        for (size_t t = 1; t < std::min<size_t>({chains.size(), cores, 4}); ++t) {
+            threads.emplace_back(worker);
+        }
+        worker();
+        for (auto& t : threads) {
+            t.join();
+        }
+        int64_t total = 0;
+        for (auto& size : sizes) {
+            if (!*size) {
+                return std::move(*size).error();
+            }
+            total += **size;
         }
         auto lock = fs::FileLock::acquire(lock_path(paths_));
         if (!lock) {

@@ -22,7 +22,10 @@
 // visible or a complete image; leftover temp files are removed by the next
 // open(). Readers take no lock.
 //
-// Thread-safety: one ImageStore per thread; several processes may share a root.
+// Thread-safety: one ImageStore per thread, except ensure_snapshot, which
+// several threads may call at once; several processes may share a root. A
+// failed pull keeps the blobs it downloaded and the layers it unpacked,
+// invisible, for the next pull of the same content to reuse.
 
 #include <sys/types.h>
 
@@ -189,6 +192,16 @@ public:
                                              const std::string& repo_digest = {},
                                              bool intermediate = false);
 
+    /// Unpacks the stored layer `blob` as the snapshot `chain` (on `parent`)
+    /// unless it exists, checking its diff id; returns its unpacked size.
+    /// What commit_image does for each layer; safe to call from several
+    /// threads (each unpacks into its own temp dir, renamed into place), so a
+    /// pull unpacks a layer as soon as it is downloaded.
+    [[nodiscard]] Result<int64_t> ensure_snapshot(const std::string& chain,
+                                                  const std::string& parent,
+                                                  const std::string& diff_id,
+                                                  const std::string& blob);
+
     [[nodiscard]] const Paths& paths() const noexcept { return paths_; }
     [[nodiscard]] const StoreOptions& options() const noexcept { return options_; }
 
@@ -198,8 +211,6 @@ private:
     Result<nlohmann::json> read_table() const;
     Result<void> write_table(const nlohmann::json& table);
     Result<void> seed_busybox();
-    Result<int64_t> ensure_snapshot(const std::string& chain, const std::string& parent,
-                                    const std::string& diff_id, const std::string& blob);
     /// Deletes the blobs and snapshots of `removed` entries that no image in
     /// `table` still uses; appends "Deleted: ..." lines; returns bytes freed.
     int64_t delete_unreferenced(const nlohmann::json& table,

@@ -44,70 +44,18 @@ head -c 768 /dev/urandom | base64 -w 0 | head -c 1024 >"$work/www/index.html"
 export BERTH_ROOT=$work/berth-root BERTH_RUN=$work/run/berth BERTH_PREFIX=bnp$$
 dockerd_pid=""
 host_httpd=""
-made_dirs=()
-for d in /var/lib/cni /run/netns; do
-    if [ ! -d "$d" ]; then
-        mkdir -p "$d"
-        made_dirs+=("$d")
-    fi
-    mount -t tmpfs tmpfs "$d"
-done
-
-docker_cli() { docker -H "unix://$work/docker.sock" "$@"; }
+# shellcheck source=bench/peers_lib.sh
+. "$(dirname "$0")/peers_lib.sh"
 cleanup() {
     set +e
     [ -n "$host_httpd" ] && kill "$host_httpd" && wait "$host_httpd" 2>/dev/null
     "$berth" rm -f nb-srv nb-cli >/dev/null 2>&1
     "$berth" network rm nbnet >/dev/null 2>&1
-    if [ -n "$dockerd_pid" ]; then
-        docker_cli ps -aq 2>/dev/null | xargs -r docker -H "unix://$work/docker.sock" rm -f >/dev/null 2>&1
-        kill "$dockerd_pid"
-        wait "$dockerd_pid" 2>/dev/null
-    fi
-    podman rm -af -t 0 >/dev/null 2>&1
-    for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do
-        umount -l "$m"
-    done
-    for d in /var/lib/cni /run/netns; do umount -l "$d"; done
-    for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
-    for d in "${made_dirs[@]}"; do rmdir "$d"; done
+    peers_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# --- the peers ---------------------------------------------------------------
-echo '{}' >"$work/daemon.json"
-dockerd --config-file "$work/daemon.json" --data-root "$work/docker" \
-    --exec-root "$work/run/docker-exec" --pidfile "$work/docker.pid" \
-    -H "unix://$work/docker.sock" >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-mkdir -p "$work/podman-tmp" "$work/cni"
-cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$work/podman"
-runroot = "$work/run/podman-run"
-EOF
-cat >"$work/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "none"
-tmp_dir = "$work/podman-tmp"
-[network]
-network_backend = "cni"
-network_config_dir = "$work/cni"
-EOF
-export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
-
-"$berth" run --rm --network none busybox true
-"$berth" save -o "$work/busybox.tar" busybox
-for _ in $(seq 1 150); do docker_cli info >/dev/null 2>&1 && break; sleep 0.2; done
-docker_cli load -i "$work/busybox.tar" >/dev/null
-podman load -i "$work/busybox.tar" >/dev/null
+peers_start
 
 # --- servers: one httpd per tool, the file from a bind mount -----------------
 serve=(busybox httpd -f -p 80 -h /www)

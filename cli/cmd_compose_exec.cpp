@@ -518,11 +518,9 @@ void define_cp(CLI::App* cmd, Context& ctx) {
     cmd->add_flag("-a,--archive", f->archive, "Archive mode (copy all uid/gid information)");
     cmd->add_flag("-L,--follow-link", f->follow_link, "Always follow symbol link in SRC_PATH");
     cmd->callback([f, &ctx] {
-        if (f->src == "-" || f->dst == "-") {
-            // Docker streams a tar archive there; berth does not write tar streams here.
-            ctx.exit_code = fail(Error(Errc::unsupported,
-                                       "copying a tar stream from stdin or to stdout is not "
-                                       "supported"));
+        if (f->src == "-" && f->dst == "-") {
+            ctx.exit_code = fail(Error(Errc::invalid_argument,
+                                       "source and destination cannot both be \"-\""));
             return;
         }
         auto [src_service, src_path] = split_cp_arg(f->src);
@@ -578,8 +576,20 @@ void define_cp(CLI::App* cmd, Context& ctx) {
                 return;
             }
         }
+        if (f->src == "-" && targets.size() > 1) {
+            // Standard input can be read once: one replica per stream.
+            ctx.exit_code = fail(Error(Errc::invalid_argument,
+                                       fmt::format("service \"{}\" has {} running replicas: "
+                                                   "choose one with --index to copy a tar "
+                                                   "stream into",
+                                                   service, targets.size())));
+            return;
+        }
         for (const auto& pc : targets) {
-            auto r = src_service.empty()
+            // "-": a tar stream on standard input or output, as Docker's cp.
+            auto r = f->src == "-"   ? ec::copy_to_container_tar(*store, pc.record, 0, dst_path)
+                     : f->dst == "-" ? ec::copy_from_container_tar(*store, pc.record, src_path, 1)
+                     : src_service.empty()
                          ? ec::copy_to_container(*store, pc.record, src_path, dst_path)
                          : ec::copy_from_container(*store, pc.record, src_path, dst_path);
             if (!r) {

@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fmt/format.h>
 #include <vector>
 
+#include "common/fs.hpp"
 #include "common/unique_fd.hpp"
+#include "engine/images/layer.hpp"
+#include "engine/images/tar_writer.hpp"
 
 namespace berth::engine::containers {
 
@@ -311,6 +315,138 @@ Result<void> copy_to_container(const ContainerStore& store, const ContainerRecor
     }
     Side in{root->get(), RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     return copy_between(Side{}, host_path.string(), in, container_path);
+}
+
+namespace {
+
+/// The staging dir of a tar copy: <root>/tmp/cp-XXXXXX.
+Result<fs::TempDir> staging_dir(const ContainerStore& store) {
+    std::error_code ec;
+    std::filesystem::create_directories(store.paths().root / "tmp", ec);
+    return fs::TempDir::create(store.paths().root / "tmp", "cp-");
+}
+
+/// Writes every entry below `dir` (not `dir` itself) as a tar stream to `fd`.
+Result<void> write_tree_tar(const std::filesystem::path& dir, int fd) {
+    auto writer = images::TarWriter::open([fd](std::string_view bytes) -> Result<void> {
+        while (!bytes.empty()) {
+            ssize_t n = ::write(fd, bytes.data(), bytes.size());
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                int err = errno;
+                return Error::from_errno(err, "write the tar stream");
+            }
+            bytes.remove_prefix(static_cast<size_t>(n));
+        }
+        return {};
+    });
+    if (!writer) {
+        return std::move(writer).error();
+    }
+    std::error_code ec;
+    std::vector<std::filesystem::path> entries;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        entries.push_back(it->path());
+    }
+    if (ec) {
+        return Error::from_errno(ec.value(), fmt::format("read {}", dir.native()));
+    }
+    std::sort(entries.begin(), entries.end());
+    for (const auto& p : entries) {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) != 0) {
+            int err = errno;
+            return Error::from_errno(err, fmt::format("stat {}", p.native()));
+        }
+        images::TarWriter::Entry e;
+        e.path = p.lexically_relative(dir).native();
+        e.type = st.st_mode & S_IFMT;
+        e.mode = st.st_mode & 07777;
+        e.uid = st.st_uid;
+        e.gid = st.st_gid;
+        e.mtime = st.st_mtime;
+        if (S_ISLNK(st.st_mode)) {
+            e.link = std::filesystem::read_symlink(p, ec).native();
+        } else if (S_ISREG(st.st_mode)) {
+            e.size = st.st_size;
+        } else if (!S_ISDIR(st.st_mode)) {
+            continue;  // the copy skipped devices, sockets and fifos already
+        }
+        if (auto r = writer->header(e); !r) {
+            return r;
+        }
+        if (S_ISREG(st.st_mode)) {
+            auto content = fs::read_file(p);
+            if (!content) {
+                return std::move(content).error();
+            }
+            if (auto r = writer->data(*content); !r) {
+                return r;
+            }
+        }
+    }
+    return writer->close();
+}
+
+}  // namespace
+
+Result<void> copy_from_container_tar(const ContainerStore& store, const ContainerRecord& record,
+                                     const std::string& container_path, int out_fd) {
+    auto stage = staging_dir(store);
+    if (!stage) {
+        return std::move(stage).error();
+    }
+    // Into an existing directory: the copy lands as <stage>/<base name>.
+    if (auto r = copy_from_container(store, record, container_path, stage->path()); !r) {
+        return r;
+    }
+    return write_tree_tar(stage->path(), out_fd);
+}
+
+Result<void> copy_to_container_tar(const ContainerStore& store, const ContainerRecord& record,
+                                   int in_fd, const std::string& container_path) {
+    // As Docker: the destination of a tar stream must be an existing directory.
+    {
+        auto root = container_root(store, record);
+        if (!root) {
+            return std::move(root).error();
+        }
+        auto dest = open_in(root->get(), container_path, O_PATH | O_DIRECTORY,
+                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (!dest) {
+            return Error(dest.error().code() == Errc::not_found ? Errc::not_found
+                                                                : Errc::invalid_argument,
+                         fmt::format("could not find the directory {} in container {}",
+                                     container_path, record.name));
+        }
+    }
+    auto stage = staging_dir(store);
+    if (!stage) {
+        return std::move(stage).error();
+    }
+    const auto tree = stage->path() / "in";
+    if (::mkdir(tree.c_str(), 0755) != 0) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("create {}", tree.native()));
+    }
+    auto root = fs::open(tree, O_RDONLY | O_DIRECTORY);
+    if (!root) {
+        return std::move(root).error();
+    }
+    UniqueFd input(::fcntl(in_fd, F_DUPFD_CLOEXEC, 3));
+    if (!input) {
+        int err = errno;
+        return Error::from_errno(err, "read the tar stream");
+    }
+    if (auto r = images::unpack_layer(std::move(input), root->get(), "the tar stream",
+                                      images::default_max_layer_bytes());
+        !r) {
+        return std::move(r).error();
+    }
+    return copy_to_container(store, record, tree / ".", container_path);
 }
 
 }  // namespace berth::engine::containers

@@ -35,4 +35,18 @@ Result<void> copy_to_container(const ContainerStore& store, const ContainerRecor
                                const std::filesystem::path& host_path,
                                const std::string& container_path);
 
+/// `docker cp CONTAINER:SRC -`: writes `container_path` of running container
+/// `record` to `out_fd` as a tar stream whose top entry is its base name
+/// (files, directories and symlinks with their modes and owners). Staged in a
+/// temp dir under the root's tmp/, removed afterwards.
+Result<void> copy_from_container_tar(const ContainerStore& store, const ContainerRecord& record,
+                                     const std::string& container_path, int out_fd);
+
+/// `docker cp - CONTAINER:DEST`: extracts the tar stream read from `in_fd`
+/// (plain, gzip or zstd; unpacked with the image unpacker's checks: no entry
+/// leaves the staging dir) into the directory `container_path` of running
+/// container `record`.
+Result<void> copy_to_container_tar(const ContainerStore& store, const ContainerRecord& record,
+                                   int in_fd, const std::string& container_path);
+
 }  // namespace berth::engine::containers

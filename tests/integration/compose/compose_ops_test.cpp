@@ -481,5 +481,32 @@ TEST_CASE("compose cp copies files and trees both ways, into one replica with --
     auto missing = fx.compose({"cp", "web:/no/such", (host / "x").string()});
     CHECK(missing.exit_code == 1);
     CHECK(!std::filesystem::exists(host / "x"));
+
+    // "-": a tar stream on standard output, its top entry the source's name.
+    auto streamed_out = fx.compose({"cp", "web:/tmp/made", "-"});
+    INFO(streamed_out.err);
+    CHECK(streamed_out.exit_code == 0);
+    std::ofstream(host / "made.tar", std::ios::binary) << streamed_out.out;
+    std::filesystem::create_directories(host / "untar");
+    CHECK(berth::testing::run_process({"/usr/bin/tar", "-C", (host / "untar").string(), "-xf",
+                                       (host / "made.tar").string()})
+              .exit_code == 0);
+    CHECK(read_file(host / "untar" / "made" / "deep" / "f") == "inside\n");
+    CHECK(std::filesystem::read_symlink(host / "untar" / "made" / "link") == "deep/f");
+    // ... and on standard input (gzip too), into an existing directory only.
+    std::filesystem::create_directories(host / "streamed");
+    std::ofstream(host / "streamed" / "x.txt") << "via tar\n";
+    auto tgz = berth::testing::run_process(
+        {"/usr/bin/tar", "-C", host.string(), "-czf", "-", "streamed"});
+    REQUIRE(tgz.exit_code == 0);
+    auto streamed_in = fx.compose({"cp", "-", "web:/tmp"}, tgz.out);
+    INFO(streamed_in.err);
+    CHECK(streamed_in.exit_code == 0);
+    CHECK(fx.compose({"exec", "-T", "web", "cat", "/tmp/streamed/x.txt"}).out == "via tar\n");
+    auto no_dir = fx.compose({"cp", "-", "web:/no/such"}, tgz.out);
+    CHECK(no_dir.exit_code == 1);
+    CHECK(no_dir.err.find("could not find the directory /no/such") != std::string::npos);
+    auto both = fx.compose({"cp", "-", "-"});
+    CHECK(both.exit_code != 0);
     fx.down_and_census();
 }

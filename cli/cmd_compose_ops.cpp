@@ -26,6 +26,7 @@
 #include "cli/output.hpp"
 #include "compose/graph.hpp"
 #include "compose/labels.hpp"
+#include "engine/containers/events.hpp"
 #include "engine/containers/lifecycle.hpp"
 #include "engine/containers/spec.hpp"
 #include "engine/images/reference.hpp"
@@ -662,41 +663,70 @@ std::string event_time(std::chrono::system_clock::time_point t) {
 }
 
 void define_events(CLI::App* cmd, Context& ctx) {
-    auto f = std::make_shared<ServiceFlags>();
-    auto as_json = std::make_shared<bool>(false);
-    add_service_flags(cmd, *f);
-    cmd->add_flag("--json", *as_json, "Output events as a stream of json objects");
-    cmd->callback([f, as_json, &ctx] {
-        auto project = load(f->project);
+    struct Flags {
+        ServiceFlags svc;
+        bool json = false;
+        std::string since;
+        std::string until;
+    };
+    auto f = std::make_shared<Flags>();
+    add_service_flags(cmd, f->svc);
+    cmd->add_flag("--json", f->json, "Output events as a stream of json objects");
+    cmd->add_option("--since", f->since, "Show all events created since timestamp");
+    cmd->add_option("--until", f->until, "Stream events until this timestamp");
+    cmd->callback([f, &ctx] {
+        auto project = load(f->svc.project);
         if (!project) {
             ctx.exit_code = fail(project.error());
             return;
         }
-        if (auto r = check_services(*project, f->services); !r) {
+        if (auto r = check_services(*project, f->svc.services); !r) {
             ctx.exit_code = fail(r.error());
             return;
         }
-        // berth has no daemon and so no event bus: events are the changes seen
-        // by polling the project's containers every 200 ms (a container that
-        // starts and exits between two polls shows only its exit). Runs until
-        // interrupted, as Compose's does.
-        struct Seen {
-            ec::Status status;
-            compose::ProjectContainer pc;
-        };
-        std::map<std::string, Seen> seen;
-        bool first = true;
-        auto paths = ctx.paths();
-        auto emit = [&](const compose::ProjectContainer& pc, std::string_view action) {
-            auto now = std::chrono::system_clock::now();
-            std::map<std::string, std::string> attrs{{"image", pc.record.config.image},
-                                                     {"name", pc.record.name}};
-            if (*as_json) {
-                json j{{"time", event_time(now)},
-                       {"type", "container"},
-                       {"action", action},
-                       {"id", pc.record.id},
-                       {"service", pc.service},
+        const auto start = std::chrono::system_clock::now();
+        const int64_t start_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+        // Without --since only what happens from now on, as Compose.
+        int64_t since = start_ns;
+        std::optional<int64_t> until;
+        if (!f->since.empty()) {
+            auto t = ec::parse_event_time(f->since, start);
+            if (!t) {
+                ctx.exit_code = fail(t.error().wrap("--since"));
+                return;
+            }
+            since = *t;
+        }
+        if (!f->until.empty()) {
+            auto t = ec::parse_event_time(f->until, start);
+            if (!t) {
+                ctx.exit_code = fail(t.error().wrap("--until"));
+                return;
+            }
+            until = *t;
+        }
+        const std::set<std::string> services(f->svc.services.begin(), f->svc.services.end());
+        const std::string project_label(lb::project);
+        const std::string service_label(lb::service);
+        auto emit = [&](const ec::Event& e) {
+            std::map<std::string, std::string> attrs{
+                {"image", e.attributes.count("image") != 0 ? e.attributes.at("image") : ""},
+                {"name", e.attributes.count("name") != 0 ? e.attributes.at("name") : ""}};
+            for (const auto* extra : {"exitCode", "signal"}) {
+                if (auto it = e.attributes.find(extra); it != e.attributes.end()) {
+                    attrs[extra] = it->second;
+                }
+            }
+            const auto when = std::chrono::system_clock::time_point(
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::nanoseconds(e.time_nano)));
+            if (f->json) {
+                json j{{"time", event_time(when)},
+                       {"type", e.type},
+                       {"action", e.action},
+                       {"id", e.id},
+                       {"service", e.attributes.at(service_label)},
                        {"attributes", attrs}};
                 std::printf("%s\n", j.dump().c_str());
             } else {
@@ -704,68 +734,36 @@ void define_events(CLI::App* cmd, Context& ctx) {
                 for (const auto& [k, v] : attrs) {
                     a += (a.empty() ? "" : ", ") + k + "=" + v;
                 }
-                std::printf("%s container %.*s %s (%s)\n", event_time(now).c_str(),
-                            static_cast<int>(action.size()), action.data(), pc.record.id.c_str(),
-                            a.c_str());
+                std::printf("%s %s %s %s (%s)\n", event_time(when).c_str(), e.type.c_str(),
+                            e.action.c_str(), e.id.c_str(), a.c_str());
             }
             std::fflush(stdout);
         };
-        auto action_for = [](ec::Status from, ec::Status to) -> std::string_view {
-            if (to == ec::Status::paused) {
-                return "pause";
-            }
-            if (from == ec::Status::paused && to == ec::Status::running) {
-                return "unpause";
-            }
-            if (to == ec::Status::running) {
-                return "start";
-            }
-            if (to == ec::Status::restarting) {
-                return "restart";
-            }
-            if (to == ec::Status::exited || to == ec::Status::dead) {
-                return "die";
-            }
-            return "";
-        };
+        // The journal that every berth process appends to (engine/containers/
+        // events.hpp): replayed from --since, then followed until --until or
+        // until interrupted.
+        ec::EventReader reader(ec::events_path(ctx.paths()));
         for (;;) {
-            auto list = containers(paths, project->project.name, f->services, true);
-            if (!list) {
-                ctx.exit_code = fail(list.error());
-                return;
-            }
-            std::set<std::string> present;
-            for (const auto& pc : *list) {
-                present.insert(pc.record.id);
-                auto it = seen.find(pc.record.id);
-                if (it == seen.end()) {
-                    if (!first) {
-                        emit(pc, "create");
-                        if (auto a = action_for(ec::Status::created, pc.state.status); !a.empty()) {
-                            emit(pc, a);
-                        }
-                    }
-                    seen.emplace(pc.record.id, Seen{pc.state.status, pc});
+            for (const auto& e : reader.next()) {
+                auto p = e.attributes.find(project_label);
+                auto s = e.attributes.find(service_label);
+                if (p == e.attributes.end() || p->second != project->project.name ||
+                    s == e.attributes.end() ||
+                    (!services.empty() && services.count(s->second) == 0) ||
+                    e.time_nano < since || (until && e.time_nano > *until)) {
                     continue;
                 }
-                if (it->second.status != pc.state.status) {
-                    if (auto a = action_for(it->second.status, pc.state.status); !a.empty()) {
-                        emit(pc, a);
-                    }
-                    it->second.status = pc.state.status;
-                }
+                emit(e);
             }
-            for (auto it = seen.begin(); it != seen.end();) {
-                if (present.count(it->first) == 0) {
-                    emit(it->second.pc, "destroy");
-                    it = seen.erase(it);
-                } else {
-                    ++it;
-                }
+            const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+            if (until && now_ns > *until) {
+                break;
             }
-            first = false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
+        ctx.exit_code = 0;
     });
 }
 

@@ -17,6 +17,7 @@
 #include "common/json_file.hpp"
 #include "common/log.hpp"
 #include "common/scope_exit.hpp"
+#include "engine/containers/events.hpp"
 #include "engine/containers/network.hpp"
 #include "engine/containers/spec.hpp"
 #include "engine/runtime/runtime.hpp"
@@ -138,6 +139,7 @@ Result<ContainerRecord> create_container(ContainerStore& store, ContainerConfig 
         (void)ignored;
         return std::move(r).error();
     }
+    record_event(store.paths(), *created, "create");
     return created;
 }
 
@@ -315,6 +317,7 @@ Result<int> stop_container(ContainerStore& store, const ContainerRecord& record,
     }
     auto reply = control_request(store.paths(), record.id, {{"op", "stop"}, {"timeout", timeout}});
     if (reply && reply->value("ok", false)) {
+        record_event(store.paths(), record, "stop");
         return reply->value("exit_code", 0);
     }
     if (reply) {
@@ -342,6 +345,7 @@ Result<void> kill_container(ContainerStore& store, const ContainerRecord& record
         if (!reply->value("ok", false)) {
             return Error(Errc::failed_precondition, reply->value("error", "kill failed"));
         }
+        record_event(store.paths(), record, "kill", {{"signal", std::to_string(signal)}});
         return {};
     }
     if (!process_matches(st->pid, st->pid_start_time)) {
@@ -457,7 +461,11 @@ Result<void> remove_container(ContainerStore& store, const ContainerRecord& reco
         (void)r;
     }
     detach_network(store.paths(), record);
-    return remove_container_files(store, record, volumes);
+    if (auto r = remove_container_files(store, record, volumes); !r) {
+        return r;
+    }
+    record_event(store.paths(), record, "destroy");
+    return {};
 }
 
 Result<int> wait_container(ContainerStore& store, const ContainerRecord& record) {
@@ -501,6 +509,7 @@ Result<void> pause_container(ContainerStore& store, const ContainerRecord& recor
     if (!reply->value("ok", false)) {
         return Error(Errc::failed_precondition, reply->value("error", "failed"));
     }
+    record_event(store.paths(), record, pause ? "pause" : "unpause");
     return {};
 }
 

@@ -27,6 +27,7 @@
 #include "common/json_file.hpp"
 #include "common/log.hpp"
 #include "common/scope_exit.hpp"
+#include "engine/containers/events.hpp"
 #include "engine/containers/lifecycle.hpp"
 #include "engine/containers/logfile.hpp"
 #include "engine/containers/network.hpp"
@@ -478,6 +479,7 @@ Result<void> Supervisor::start_container() {
     probe_.reset();
     schedule_probe(true);
     save_state();
+    record_event(paths_, record_, "start");
     return {};
 }
 
@@ -727,6 +729,7 @@ void Supervisor::on_exit() {
     state_.finished_at = now_rfc3339();
     state_.pid = 0;
     state_.pid_start_time = 0;
+    record_event(paths_, record_, "die", {{"exitCode", std::to_string(state_.exit_code)}});
 
     const auto& policy = record_.config.restart;
     bool restart = false;
@@ -771,6 +774,8 @@ void Supervisor::finish() {
         auto r = remove_container_files(*store_, record_, true);
         if (!r) {
             log::engine().warn("remove container {}: {}", id_.substr(0, 12), r.error().message());
+        } else {
+            record_event(paths_, record_, "destroy");
         }
     }
     for (auto& c : clients_) {

@@ -323,9 +323,13 @@ Census take_census(const ScratchRoot& scratch) {
     if (std::filesystem::exists(scratch.run_root(), ec)) {
         // The compiled seccomp programs are a cache shared by all containers
         // (engine/runtime/seccomp.cpp), kept on purpose: not a leak.
+        // Nor is the event journal (engine/containers/events.hpp), a log kept
+        // on the runtime root like Docker's event ring.
         auto seccomp_cache = (scratch.run_root() / "seccomp").native() + "/";
+        auto journal = (scratch.run_root() / "events.jsonl").native();
         for (const auto& e : std::filesystem::recursive_directory_iterator(scratch.run_root(), ec)) {
-            if (!e.is_directory(ec) && e.path().native().rfind(seccomp_cache, 0) != 0) {
+            if (!e.is_directory(ec) && e.path().native().rfind(seccomp_cache, 0) != 0 &&
+                e.path().native().rfind(journal, 0) != 0) {
                 c.run_files.insert(e.path().native());
             }
         }

@@ -430,6 +430,34 @@ TEST_CASE("compose port, top, images, events and version report the project",
     }
     CHECK(saw_die);
 
+    // The journal replays: --since before the project came up and --until now
+    // list what happened in order and return, a short-lived container's start
+    // included; --until in the past ends at once.
+    auto history = fx.scratch.berth(
+        {"compose", "events", "--file", fx.file, "--json", "--since", "10m", "--until", "0s"}, {},
+        10);
+    INFO(history.err);
+    CHECK(history.exit_code == 0);
+    std::vector<std::string> web_actions;
+    std::istringstream hist_lines(history.out);
+    for (std::string line; std::getline(hist_lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        CHECK(j.at("attributes").at("name").get<std::string>().rfind("ops-", 0) == 0);
+        if (j.at("service") == "web") {
+            web_actions.push_back(j.at("action").get<std::string>());
+        }
+    }
+    CHECK(web_actions == std::vector<std::string>{"create", "start", "die", "stop"});
+    auto only_worker = fx.scratch.berth({"compose", "events", "--file", fx.file, "--since",
+                                         "10m", "--until", "0s", "worker"},
+                                        {}, 10);
+    CHECK(only_worker.exit_code == 0);
+    CHECK(only_worker.out.find("container start") != std::string::npos);
+    CHECK(only_worker.out.find("ops-web-1") == std::string::npos);
+    auto bad_since = fx.scratch.berth({"compose", "events", "--file", fx.file, "--since", "soon"});
+    CHECK(bad_since.exit_code == 1);
+    CHECK(bad_since.err.find("--since: invalid time \"soon\"") != std::string::npos);
+
     auto version = fx.scratch.berth({"compose", "version", "--short"});
     CHECK(version.exit_code == 0);
     CHECK(std::regex_match(version.out, std::regex("\\d+\\.\\d+\\.\\d+\n")));

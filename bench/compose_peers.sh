@@ -18,6 +18,7 @@
 #   BENCH_SIZES="1 10 50"       service counts
 #   BENCH_PODMAN_MAX=10         skip podman-compose above this N (it takes minutes at 50)
 #   BENCH_SIGTERM_PEERS=1       0: skip the SIGTERM-chain `down` of the peers (~100 s each)
+#   BENCH_SIGTERM=1             0: skip every SIGTERM `down` (berth's chains take ~100 s each)
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 berth=$build/berth
@@ -40,6 +41,8 @@ fi
 sizes=${BENCH_SIZES:-1 10 50}
 podman_max=${BENCH_PODMAN_MAX:-10}
 sigterm_peers=${BENCH_SIGTERM_PEERS:-1}
+sigterm=${BENCH_SIGTERM:-1}
+[ "$sigterm" = 1 ] || sigterm_peers=0
 
 ip link set lo up
 work=$(mktemp -d /tmp/berth-cpeers-XXXXXX)
@@ -263,6 +266,10 @@ sigterm_down() {  # sigterm_down TOOL KIND -> seconds of `down`
     timed "tool_$1" down "sig-$2" "$f"
 }
 for kind in chain flat chain-init sleep-init; do
+    if [ "$sigterm" != 1 ]; then
+        R[berth,sig,$kind]="skip"
+        continue
+    fi
     R[berth,sig,$kind]=$(sigterm_down berth "$kind")
     echo "SIGTERM $kind berth: ${R[berth,sig,$kind]} s" >&2
 done

@@ -24,19 +24,9 @@ build=$(cd "${1:-build}" && pwd)
 berth=$build/berth
 [ -x "$berth" ] || { echo "berth binary not found: $berth" >&2; exit 1; }
 
-if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-    # Outside the namespaces: apt needs the host's network.
-    missing=()
-    for p in docker.io docker-compose podman podman-compose bc iproute2; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-            missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
-    fi
-    exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
-fi
+# shellcheck source=bench/peers_lib.sh
+. "$(dirname "$0")/peers_lib.sh"
+peers_enter docker.io docker-compose podman podman-compose bc iproute2
 
 sizes=${BENCH_SIZES:-1 10 50}
 podman_max=${BENCH_PODMAN_MAX:-10}
@@ -63,18 +53,6 @@ fi
 mkdir -p "$work/run"
 export BERTH_ROOT=$work/berth-root BERTH_RUN=$work/run/berth BERTH_PREFIX=bcp$$
 dockerd_pid=""
-made_dirs=()
-
-# podman's CNI keeps IPAM state in /var/lib/cni and network namespaces in
-# /run/netns: shadow both with tmpfs in this private mount namespace (and
-# remove the empty mount points at the end if this script made them).
-for d in /var/lib/cni /run/netns; do
-    if [ ! -d "$d" ]; then
-        mkdir -p "$d"
-        made_dirs+=("$d")
-    fi
-    mount -t tmpfs tmpfs "$d"
-done
 
 cleanup() {
     set +e
@@ -82,27 +60,10 @@ cleanup() {
         [ -f "$f" ] || continue
         "$berth" down -v -t 0 -p "$(basename "$(dirname "$f")")" -f "$f" >/dev/null 2>&1
     done
-    if [ -n "$dockerd_pid" ]; then
-        docker_cli ps -aq 2>/dev/null | xargs -r docker_cli rm -f >/dev/null 2>&1
-        kill "$dockerd_pid"
-        wait "$dockerd_pid" 2>/dev/null
-    fi
-    podman rm -af -t 0 >/dev/null 2>&1
     podman pod rm -af >/dev/null 2>&1
-    for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do
-        umount -l "$m"
-    done
-    for d in /var/lib/cni /run/netns; do umount -l "$d"; done
-    # berth's per-prefix parent cgroups (empty once every container is gone).
-    for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
-    for d in "${made_dirs[@]}"; do rmdir "$d"; done
-    if [ -n "$fs_image" ]; then
-        umount "$work/run" 2>/dev/null
-        umount "$work" 2>/dev/null || umount -l "$work"
-        rm -f "$fs_image"
-    fi
+    peers_stop
+    # peers_stop unmounted everything under $work, the ext4 image included.
+    [ -n "$fs_image" ] && rm -f "$fs_image"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -129,41 +90,9 @@ cpu_secs() {  # cpu_secs cmd... -> user+sys seconds of the command (not of daemo
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- the peers -----------------------------------------------------------
-docker_cli() { docker -H "unix://$work/docker.sock" "$@"; }
-echo '{}' >"$work/daemon.json"
-dockerd --config-file "$work/daemon.json" --data-root "$work/docker" \
-    --exec-root "$work/run/docker-exec" --pidfile "$work/docker.pid" \
-    -H "unix://$work/docker.sock" --bridge none --iptables=false --ip6tables=false \
-    >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-
-# podman: private store, runtime dirs and CNI config through its config files.
-mkdir -p "$work/podman-tmp" "$work/cni"
-cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$work/podman"
-runroot = "$work/run/podman-run"
-EOF
-cat >"$work/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "none"
-tmp_dir = "$work/podman-tmp"
-[network]
-network_backend = "cni"
-network_config_dir = "$work/cni"
-EOF
-export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
-
-# The same image for everyone: berth's built-in busybox.
-"$berth" run --rm --network none busybox true
-"$berth" save -o "$work/busybox.tar" busybox
-for _ in $(seq 1 150); do docker_cli info >/dev/null 2>&1 && break; sleep 0.2; done
-docker_cli load -i "$work/busybox.tar" >/dev/null
-podman load -i "$work/busybox.tar" >/dev/null
+# A private dockerd (no bridge or iptables of its own: compose makes the
+# networks) and podman on a private store, both with berth's busybox image.
+DOCKERD_ARGS="--bridge none --iptables=false --ip6tables=false" peers_start
 
 # --- compose files ---------------------------------------------------------
 # gen NAME N KIND: KIND is "mixed" (the N table), "chain" or "flat" (the

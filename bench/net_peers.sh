@@ -22,18 +22,9 @@ build=$(cd "${1:-build}" && pwd)
 berth=$build/berth
 [ -x "$berth" ] || { echo "berth binary not found: $berth" >&2; exit 1; }
 
-if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-    missing=()
-    for p in docker.io podman wrk conntrack iptables bc iproute2; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-            missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
-    fi
-    exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
-fi
+# shellcheck source=bench/peers_lib.sh
+. "$(dirname "$0")/peers_lib.sh"
+peers_enter docker.io podman wrk conntrack iptables bc iproute2
 
 secs=${BENCH_SECS:-10}
 rounds=${BENCH_ROUNDS:-3}
@@ -44,8 +35,6 @@ head -c 768 /dev/urandom | base64 -w 0 | head -c 1024 >"$work/www/index.html"
 export BERTH_ROOT=$work/berth-root BERTH_RUN=$work/run/berth BERTH_PREFIX=bnp$$
 dockerd_pid=""
 host_httpd=""
-# shellcheck source=bench/peers_lib.sh
-. "$(dirname "$0")/peers_lib.sh"
 cleanup() {
     set +e
     [ -n "$host_httpd" ] && kill "$host_httpd" && wait "$host_httpd" 2>/dev/null

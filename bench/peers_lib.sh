@@ -9,6 +9,24 @@
 
 docker_cli() { docker -H "unix://$work/docker.sock" "$@"; }
 
+# peers_enter PACKAGE...: outside the namespaces (apt needs the host's
+# network) installs the Debian packages that are missing, then re-executes
+# the calling script inside `unshare --mount --net`; inside, returns.
+# Uses $0 and $build of the caller.
+peers_enter() {
+    [ -z "${BERTH_BENCH_INNER:-}" ] || return 0
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+    exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
+}
+
 peers_start() {
     made_dirs=()
     # podman's CNI keeps IPAM state in /var/lib/cni and network namespaces in
@@ -22,9 +40,10 @@ peers_start() {
     done
     mkdir -p "$work/run" "$work/podman-tmp" "$work/cni"
     echo '{}' >"$work/daemon.json"
+    # shellcheck disable=SC2086  # DOCKERD_ARGS: extra words, e.g. "--bridge none"
     dockerd --config-file "$work/daemon.json" --data-root "$work/docker" \
         --exec-root "$work/run/docker-exec" --pidfile "$work/docker.pid" \
-        -H "unix://$work/docker.sock" >"$work/dockerd.log" 2>&1 &
+        -H "unix://$work/docker.sock" ${DOCKERD_ARGS:-} >"$work/dockerd.log" 2>&1 &
     dockerd_pid=$!
     printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
         "$work/podman" "$work/run/podman-run" >"$work/storage.conf"

@@ -20,18 +20,9 @@ build=$(cd "${1:-build}" && pwd)
 berth=$build/berth
 [ -x "$berth" ] || { echo "berth binary not found: $berth" >&2; exit 1; }
 
-if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-    missing=()
-    for p in docker.io podman bc; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-            missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
-    fi
-    exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
-fi
+# shellcheck source=bench/peers_lib.sh
+. "$(dirname "$0")/peers_lib.sh"
+peers_enter docker.io podman bc
 
 runs=${BENCH_RUNS:-20}
 ip link set lo up
@@ -39,8 +30,6 @@ work=$(mktemp -d /tmp/berth-vpeers-XXXXXX)
 mkdir -p "$work/run" "$work/res" "$work/ctx"
 export BERTH_ROOT=$work/berth-root BERTH_RUN=$work/run/berth BERTH_PREFIX=bvp$$
 dockerd_pid=""
-# shellcheck source=bench/peers_lib.sh
-. "$(dirname "$0")/peers_lib.sh"
 cleanup() {
     set +e
     peers_stop

@@ -687,25 +687,28 @@ void define_events(CLI::App* cmd, Context& ctx) {
         const auto start = std::chrono::system_clock::now();
         const int64_t start_ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+        auto parse_flag = [&](const char* flag,
+                              const std::string& text) -> Result<std::optional<int64_t>> {
+            if (text.empty()) {
+                return std::optional<int64_t>{};
+            }
+            auto t = ec::parse_event_time(text, start);
+            if (!t) {
+                return std::move(t).error().wrap(flag);
+            }
+            return std::optional<int64_t>(*t);
+        };
+        auto since_flag = parse_flag("--since", f->since);
+        auto until_flag = parse_flag("--until", f->until);
+        for (const auto* r : {&since_flag, &until_flag}) {
+            if (!*r) {
+                ctx.exit_code = fail(r->error());
+                return;
+            }
+        }
         // Without --since only what happens from now on, as Compose.
-        int64_t since = start_ns;
-        std::optional<int64_t> until;
-        if (!f->since.empty()) {
-            auto t = ec::parse_event_time(f->since, start);
-            if (!t) {
-                ctx.exit_code = fail(t.error().wrap("--since"));
-                return;
-            }
-            since = *t;
-        }
-        if (!f->until.empty()) {
-            auto t = ec::parse_event_time(f->until, start);
-            if (!t) {
-                ctx.exit_code = fail(t.error().wrap("--until"));
-                return;
-            }
-            until = *t;
-        }
+        const int64_t since = since_flag->value_or(start_ns);
+        const std::optional<int64_t> until = *until_flag;
         const std::set<std::string> services(f->svc.services.begin(), f->svc.services.end());
         const std::string project_label(lb::project);
         const std::string service_label(lb::service);

@@ -308,7 +308,8 @@ json network_settings_json(const ec::ContainerStore& store, const ec::ContainerR
                            bool running) {
     const auto& c = rec.config;
     json ports = json::object();
-    for (const auto& [port, v] : rec.image_config.value("ExposedPorts", json::object()).items()) {
+    const auto exposed = rec.image_config.value("ExposedPorts", json::object());
+    for (const auto& [port, v] : exposed.items()) {
         ports[port] = nullptr;
     }
     json networks = json::object();

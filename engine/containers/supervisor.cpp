@@ -2,6 +2,7 @@
 #include "engine/containers/supervisor.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -823,6 +824,9 @@ void Supervisor::run() {
         ::close(status_fd_);
         status_fd_ = -1;
     }
+    // The supervisor lives as long as its container: give back the heap that
+    // the command it was forked from (and the start) used and freed.
+    ::malloc_trim(0);
 
     for (;;) {
         std::vector<pollfd> fds;

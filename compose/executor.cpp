@@ -25,7 +25,7 @@ class GraphRun {
 public:
     GraphRun(std::vector<GraphNode> nodes, const GraphRunOptions& options)
         : options_(options), nodes_(std::move(nodes)), pending_(nodes_.size(), 0),
-          dependents_(nodes_.size()), failed_deps_(nodes_.size()),
+          dependents_(nodes_.size()), failed_deps_(nodes_.size()), done_(nodes_.size(), false),
           pool_(static_cast<std::size_t>(std::clamp(
               std::min<int>(options.parallel_limit, static_cast<int>(nodes_.size())), 1, 256))),
           guard_(asio::make_work_guard(ioc_)) {
@@ -61,7 +61,7 @@ public:
     }
 
 private:
-    [[nodiscard]] bool finished(std::size_t i) const { return done_.count(i) != 0; }
+    [[nodiscard]] bool finished(std::size_t i) const { return done_[i]; }
 
     /// Kahn's algorithm on a copy of the counts: what it never reaches is on
     /// (or behind) a cycle and would wait forever.
@@ -89,7 +89,7 @@ private:
         }
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
             if (counts[i] != 0) {
-                done_.insert(i);
+                done_[i] = true;
                 --remaining_;
                 failures_.emplace(nodes_[i].name,
                                   Error(Errc::invalid_argument,
@@ -145,7 +145,7 @@ private:
     }
 
     void finish(std::size_t i, std::optional<Error> err) {
-        done_.insert(i);
+        done_[i] = true;
         --remaining_;
         const bool failed = err.has_value();
         if (failed) {
@@ -169,7 +169,7 @@ private:
     std::vector<std::size_t> pending_;                 ///< unfinished dependencies
     std::vector<std::vector<std::size_t>> dependents_;
     std::vector<std::vector<std::string>> failed_deps_;
-    std::set<std::size_t> done_;
+    std::vector<bool> done_;
     std::size_t remaining_ = 0;
     std::map<std::string, Error> failures_;
     asio::io_context ioc_;

@@ -379,12 +379,26 @@ Result<void> write_tree_tar(const std::filesystem::path& dir, int fd) {
             return r;
         }
         if (S_ISREG(st.st_mode)) {
-            auto content = fs::read_file(p);
-            if (!content) {
-                return std::move(content).error();
+            // In chunks: a copied file may be larger than memory.
+            UniqueFd in(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+            if (!in) {
+                return sys_error(fmt::format("open {}", p.native()));
             }
-            if (auto r = writer->data(*content); !r) {
-                return r;
+            char buf[65536];
+            for (;;) {
+                ssize_t n = ::read(in.get(), buf, sizeof buf);
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (n < 0) {
+                    return sys_error(fmt::format("read {}", p.native()));
+                }
+                if (n == 0) {
+                    break;
+                }
+                if (auto r = writer->data(std::string_view(buf, static_cast<size_t>(n))); !r) {
+                    return r;
+                }
             }
         }
     }

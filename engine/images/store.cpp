@@ -732,19 +732,29 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
     // A concurrent rmi may delete a snapshot between the unpack and the lock;
     // then unpack again (a few times at most).
     for (int attempt = 0; attempt < 3; ++attempt) {
-        // Layers unpack independently (each into its own snapshot): the
-        // missing ones two at a time, at most one per core.
+        // Layers unpack independently (each into its own snapshot): only the
+        // missing ones (a pull has usually unpacked them all already), at most
+        // one per core and four at once.
         std::vector<std::optional<Result<int64_t>>> sizes(chains.size());
+        std::vector<size_t> missing;
+        for (size_t i = 0; i < chains.size(); ++i) {
+            if (auto size = snapshot_size(paths_, chains[i])) {
+                sizes[i] = *size;
+            } else {
+                missing.push_back(i);
+            }
+        }
         std::atomic<size_t> next{0};
         auto worker = [&] {
-            for (size_t i = next++; i < chains.size(); i = next++) {
+            for (size_t k = next++; k < missing.size(); k = next++) {
+                const size_t i = missing[k];
                 sizes[i] = ensure_snapshot(chains[i], i == 0 ? std::string{} : chains[i - 1],
                                            pc->diff_ids[i], m->layers[i].digest);
             }
         };
         std::vector<std::thread> threads;
         const size_t cores = std::max(1U, std::thread::hardware_concurrency());
-        for (size_t t = 1; t < std::min<size_t>({chains.size(), cores, 4}); ++t) {
+        for (size_t t = 1; t < std::min<size_t>({missing.size(), cores, 4}); ++t) {
             threads.emplace_back(worker);
         }
         worker();

@@ -484,7 +484,7 @@ TEST_CASE("compose cp copies files and trees both ways, into one replica with --
 
     CHECK(fx.compose({"exec", "-T", "web", "sh", "-c",
                       "mkdir -p /tmp/made/deep && echo inside > /tmp/made/deep/f && "
-                      "ln -s deep/f /tmp/made/link"})
+                      "ln -s deep/f /tmp/made/link && head -c 200000 /dev/zero > /tmp/made/big"})
               .exit_code == 0);
     auto out = fx.compose({"cp", "web:/tmp/made", (host / "copied").string()});
     INFO(out.err);
@@ -521,6 +521,7 @@ TEST_CASE("compose cp copies files and trees both ways, into one replica with --
               .exit_code == 0);
     CHECK(read_file(host / "untar" / "made" / "deep" / "f") == "inside\n");
     CHECK(std::filesystem::read_symlink(host / "untar" / "made" / "link") == "deep/f");
+    CHECK(std::filesystem::file_size(host / "untar" / "made" / "big") == 200000);  // several chunks
     // ... and on standard input (gzip too), into an existing directory only.
     std::filesystem::create_directories(host / "streamed");
     std::ofstream(host / "streamed" / "x.txt") << "via tar\n";

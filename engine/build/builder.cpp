@@ -681,7 +681,9 @@ Result<void> Builder::commit(State& s, const std::string& created_by,
     }
     s.image_id = img->id;
     s.layers = img->layers;
-    if (!key.empty() && !opts_.no_cache) {
+    // A --no-cache build still records its steps, as Docker's does: the next
+    // build without the flag reuses them.
+    if (!key.empty()) {
         if (auto r = cache_.put(key, s.image_id); !r) {
             log::engine().warn("build cache: {}", r.error().message());
         }

@@ -227,6 +227,12 @@ TEST_CASE("build: the cache hits every unchanged step and only steps after a cha
     auto b4 = s.berth({"build", "--no-cache", "-t", "cache:3", c.dir.native()});
     REQUIRE(b4.exit_code == 0);
     CHECK(step_counts(b4) == std::make_pair(7, 0));
+    // ... and records what it built: the next build hits every step and
+    // yields the --no-cache build's image.
+    auto b5 = s.berth({"build", "-t", "cache:4", c.dir.native()});
+    REQUIRE(b5.exit_code == 0);
+    CHECK(step_counts(b5) == std::make_pair(7, 6));
+    CHECK(inspect(s, "cache:4")["Id"] == inspect(s, "cache:3")["Id"]);
     // Intermediate images are hidden from `images`, shown with -a.
     auto list = s.berth({"images", "-q"});
     auto all = s.berth({"images", "-aq"});

@@ -80,6 +80,15 @@ Result<SeccompCtx> build_seccomp(const Seccomp& spec) {
     if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0); rc != 0) {
         return Error::from_errno(-rc, "seccomp: clear CTL_NNP");
     }
+    // Syscall numbers as a binary tree instead of a linear chain: the same
+    // decisions, in about log2(rules) comparisons instead of up to one per
+    // rule. It matters twice: at every syscall the container makes, and at
+    // load, where the kernel emulates the filter for each syscall number of
+    // each architecture to fill its action cache (a linear chain of Docker's
+    // ~370 rules made that about 1.5 ms of every container start).
+    if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2); rc != 0) {
+        return Error::from_errno(-rc, "seccomp: set CTL_OPTIMIZE");
+    }
     for (const auto& arch : spec.architectures) {
         std::string lower;
         std::string bare = arch.rfind("SCMP_ARCH_", 0) == 0 ? arch.substr(10) : arch;
@@ -201,7 +210,7 @@ std::string cache_key(const Seccomp& spec) {
     utsname u{};
     ::uname(&u);
     nlohmann::json key = {
-        "berth-seccomp-bpf-1",
+        "berth-seccomp-bpf-2",
         fmt::format("{}.{}.{}", v->major, v->minor, v->micro),
         std::string(u.release) + " " + u.version + " " + u.machine,
         spec.default_action,

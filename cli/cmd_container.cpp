@@ -510,6 +510,12 @@ void add_supervise(CLI::App& app, Context& ctx) {
                              std::stoi(a[6])};
         ec::exec_supervisor_main(ctx.paths(), a[0], std::stoi(a[1]), attach);
     });
+    // Hidden: berth-monitor handing a running container back to the engine.
+    auto* resume = app.add_subcommand("__supervise-resume", "");
+    resume->group("");
+    auto handoff = std::make_shared<std::string>();
+    resume->add_option("handoff", *handoff)->required();
+    resume->callback([&ctx, handoff] { ec::resume_supervisor_main(ctx.paths(), *handoff); });
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ std::vector<GroupFn> groups_for(std::string_view word) {
     if (word == "build") {
         return {add_build_command};
     }
-    if (word == "__supervise") {
+    if (word == "__supervise" || word == "__supervise-resume") {
         return {add_supervise_command};
     }
     if (container.count(word) != 0) {

@@ -14,7 +14,7 @@ vm=$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/vm/run.sh
 work=$(mktemp -d /tmp/berth-v2-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lib"
-cp "$build/berth" "$build/berth-init" "$work/"
+cp "$build/berth" "$build/berth-init" "$build/berth-monitor" "$work/"
 cp /bin/busybox "$work/busybox"
 libdir=/usr/lib/x86_64-linux-gnu
 for l in $( (ldd "$build/berth"; for d in libarchive.so.13 libseccomp.so.2 libnftables.so.1; do

@@ -18,8 +18,6 @@
 namespace berth::engine::containers {
 
 namespace {
-constexpr size_t max_record = 16 * 1024;
-
 std::string format_time(time_t secs, long nanos) {
     struct tm tm {};
     ::gmtime_r(&secs, &tm);
@@ -38,45 +36,6 @@ Result<LogWriter> LogWriter::open(const std::filesystem::path& path) {
         return Error::from_errno(err, fmt::format("open log {}", path.native()));
     }
     return LogWriter(UniqueFd(fd));
-}
-
-void LogWriter::emit(std::string_view stream, std::string_view line) {
-    if (!fd_) {
-        return;
-    }
-    nlohmann::json rec{{"log", std::string(line)}, {"stream", std::string(stream)}, {"time", now_rfc3339()}};
-    auto text = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    text.push_back('\n');
-    // A full disk must not block or kill the supervisor (F11): drop the record.
-    ssize_t n = ::write(fd_.get(), text.data(), text.size());
-    (void)n;
-}
-
-void LogWriter::write(std::string_view stream, std::string_view data) {
-    std::string& buf = stream == "stderr" ? err_buf_ : out_buf_;
-    buf.append(data);
-    size_t start = 0;
-    for (;;) {
-        auto nl = buf.find('\n', start);
-        if (nl == std::string::npos) {
-            break;
-        }
-        emit(stream, std::string_view(buf).substr(start, nl - start + 1));
-        start = nl + 1;
-    }
-    buf.erase(0, start);
-    while (buf.size() >= max_record) {
-        emit(stream, std::string_view(buf).substr(0, max_record));
-        buf.erase(0, max_record);
-    }
-}
-
-void LogWriter::flush(std::string_view stream) {
-    std::string& buf = stream == "stderr" ? err_buf_ : out_buf_;
-    if (!buf.empty()) {
-        emit(stream, buf);
-        buf.clear();
-    }
 }
 
 Result<std::string> parse_log_time(std::string_view text) {

@@ -19,14 +19,24 @@ class LogWriter {
 public:
     /// Opens (appends to) `path`. An empty path discards everything.
     static Result<LogWriter> open(const std::filesystem::path& path);
+    /// Writes to `fd` (opened for appending); an invalid fd discards everything.
+    explicit LogWriter(UniqueFd fd) : fd_(std::move(fd)) {}
 
     /// Feeds bytes from a stream ("stdout" or "stderr"); complete lines are written.
     void write(std::string_view stream, std::string_view data);
     /// Writes what is buffered of a stream without a final newline.
     void flush(std::string_view stream);
+    /// What is buffered of a stream (an unfinished line), and putting it back:
+    /// the supervisor and its monitor hand it to each other across execve.
+    [[nodiscard]] const std::string& pending(std::string_view stream) const {
+        return stream == "stderr" ? err_buf_ : out_buf_;
+    }
+    void restore(std::string out, std::string err) {
+        out_buf_ = std::move(out);
+        err_buf_ = std::move(err);
+    }
 
 private:
-    explicit LogWriter(UniqueFd fd) : fd_(std::move(fd)) {}
     void emit(std::string_view stream, std::string_view line);
     UniqueFd fd_;
     std::string out_buf_;

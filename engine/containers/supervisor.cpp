@@ -2,6 +2,7 @@
 #include "engine/containers/supervisor.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -138,8 +139,20 @@ public:
         : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach) {}
 
     [[noreturn]] void run();
+    /// Continues the work of a supervisor that had become berth-monitor:
+    /// `h` is the monitor's hand-off (see hand_off()).
+    [[noreturn]] void resume(const json& h);
 
 private:
+    [[noreturn]] void loop();
+    /// True when nothing needs the engine until the container exits or a
+    /// request comes: then the supervisor can become berth-monitor.
+    bool can_hand_off() const;
+    /// execve()s berth-monitor with the descriptors that matter; returns only
+    /// if that failed (and then never tries again).
+    void hand_off();
+    /// Serves the complete requests in a client's buffer.
+    void process_requests(Client& c);
     Result<void> setup();
     Result<void> start_container();
     void on_exit();
@@ -178,6 +191,7 @@ private:
     std::optional<int64_t> restart_at_;
     int64_t started_ms_ = 0;
     int64_t backoff_ms_ = 0;
+    bool no_monitor_ = false;
 
     // Healthcheck (Docker's semantics; durations in ms).
     struct Probe {
@@ -598,6 +612,10 @@ void Supervisor::handle_client(Client& c) {
         return;
     }
     c.buffer.append(buf, static_cast<size_t>(n));
+    process_requests(c);
+}
+
+void Supervisor::process_requests(Client& c) {
     auto nl = c.buffer.find('\n');
     if (nl == std::string::npos) {
         return;
@@ -819,6 +837,11 @@ void Supervisor::run() {
         }
         exit_now(1);
     }
+    // A detached container: become berth-monitor, which reports the start
+    // (so that whoever waits for it finds the supervisor in its small form).
+    if (can_hand_off()) {
+        hand_off();
+    }
     write_line(status_fd_, {{"event", "started"}, {"pid", pid_}});
     if (attach_.out < 0 && attach_.err < 0 && attach_.in < 0) {
         ::close(status_fd_);
@@ -827,8 +850,174 @@ void Supervisor::run() {
     // The supervisor lives as long as its container: give back the heap that
     // the command it was forked from (and the start) used and freed.
     ::malloc_trim(0);
+    loop();
+}
 
+namespace {
+
+/// berth-monitor, installed next to the berth binary.
+std::filesystem::path monitor_binary_path() {
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "berth-monitor";
+}
+
+/// After this long without exiting, a restarted container counts as settled
+/// (Docker resets the restart back-off after the same 10 s), and its
+/// supervisor becomes berth-monitor again: a crash loop never pays for the
+/// two execve()s per cycle.
+constexpr int64_t settled_ms = 10000;
+
+}  // namespace
+
+bool Supervisor::can_hand_off() const {
+    if (no_monitor_ || pid_ <= 0 || !pidfd_ || !listen_ || state_.status != Status::running ||
+        attach_.in >= 0 || attach_.out >= 0 || attach_.err >= 0 || kill_deadline_ ||
+        restart_at_ || health_ || probe_ || !record_.config.runtime.empty()) {
+        return false;
+    }
+    if (state_.restart_count > 0 && mono_ms() - started_ms_ < settled_ms) {
+        return false;
+    }
+    // An exit not handled yet is handled here, not handed back and forth.
+    pollfd exited{pidfd_.get(), POLLIN, 0};
+    if (::poll(&exited, 1, 0) != 0) {
+        return false;
+    }
+    // Clients: only those waiting for the exit (with nothing unread) move along.
+    return std::all_of(clients_.begin(), clients_.end(), [](const Client& c) {
+        return !c.fd || (c.waiting_exit && c.buffer.empty());
+    });
+}
+
+void Supervisor::hand_off() {
+    auto monitor = monitor_binary_path();
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec || ::access(monitor.c_str(), X_OK) != 0) {
+        no_monitor_ = true;
+        return;
+    }
+    json h = {{"id", id_},
+              {"berth", self.native()},
+              {"pid", pid_},
+              {"pidfd", pidfd_.get()},
+              {"out", out_r_ ? out_r_.get() : -1},
+              {"err", err_r_ ? err_r_.get() : -1},
+              {"pty", pty_master_ ? pty_master_.get() : -1},
+              {"in", in_w_ ? in_w_.get() : -1},
+              {"listen", listen_.get()},
+              {"status", status_fd_},
+              {"log", (store_->dir(id_) / (id_ + "-json.log")).native()},
+              {"started_ms", started_ms_},
+              {"backoff_ms", backoff_ms_},
+              {"out_buf", log_->pending("stdout")},
+              {"err_buf", log_->pending("stderr")}};
+    std::vector<int> keep = {pidfd_.get(), listen_.get(), status_fd_};
+    for (int fd : {out_r_.get(), err_r_.get(), pty_master_.get(), in_w_.get()}) {
+        keep.push_back(fd);
+    }
+    json waiters = json::array();
+    for (const auto& c : clients_) {
+        if (c.fd) {
+            waiters.push_back(c.fd.get());
+            keep.push_back(c.fd.get());
+        }
+    }
+    h["waiters"] = waiters;
+    for (int fd : keep) {
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFD, 0);
+        }
+    }
+    std::vector<std::string> args = {"berth-monitor", "__supervise-monitor", "--root",
+                                     paths_.root.native(), "--run-root", paths_.run_root.native(),
+                                     h.dump(-1, ' ', false, json::error_handler_t::replace)};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    ::execve(monitor.c_str(), argv.data(), environ);
+    int err = errno;
+    for (int fd : keep) {
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    log::engine().warn("container {}: run {}: {}", id_.substr(0, 12), monitor.native(),
+                       std::strerror(err));
+    no_monitor_ = true;
+}
+
+void Supervisor::resume(const json& h) {
+    auto fail = [&](const std::string& what) {
+        log::engine().error("container {}: resume supervisor: {}", id_.substr(0, 12), what);
+        _exit(1);
+    };
+    auto store = ContainerStore::open(paths_);
+    if (!store) {
+        fail(store.error().message());
+    }
+    store_.emplace(std::move(*store));
+    auto rec = store_->get(id_);
+    if (!rec) {
+        fail(rec.error().message());
+    }
+    record_ = std::move(*rec);
+    auto cfg = read_json(store_->dir(id_) / "bundle" / "config.json");
+    if (!cfg) {
+        fail(cfg.error().message());
+    }
+    config_ = std::move(*cfg);
+    if (auto prev = store_->state(id_); prev) {
+        state_ = *prev;
+    }
+    auto log = LogWriter::open(store_->dir(id_) / (id_ + "-json.log"));
+    if (!log) {
+        fail(log.error().message());
+    }
+    log_.emplace(std::move(*log));
+    log_->restore(h.value("out_buf", ""), h.value("err_buf", ""));
+    auto adopt = [](UniqueFd& into, int fd) {
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            into.reset(fd);
+        }
+    };
+    adopt(listen_, h.value("listen", -1));
+    adopt(pidfd_, h.value("pidfd", -1));
+    adopt(out_r_, h.value("out", -1));
+    adopt(err_r_, h.value("err", -1));
+    adopt(pty_master_, h.value("pty", -1));
+    adopt(in_w_, h.value("in", -1));
+    pid_ = h.value("pid", -1);
+    started_ms_ = h.value("started_ms", int64_t{0});
+    backoff_ms_ = h.value("backoff_ms", int64_t{0});
+    health_ = effective_healthcheck(record_);
+    if (h.contains("waiters") && h["waiters"].is_array()) {
+        for (const auto& fd : h["waiters"]) {
+            Client c;
+            adopt(c.fd, fd.get<int>());
+            c.waiting_exit = true;
+            clients_.push_back(std::move(c));
+        }
+    }
+    if (h.contains("pending") && h["pending"].is_object()) {
+        const auto& p = h["pending"];
+        Client c;
+        adopt(c.fd, p.value("fd", -1));
+        c.buffer = p.value("request", "") + "\n";
+        clients_.push_back(std::move(c));
+        process_requests(clients_.back());
+    }
+    loop();
+}
+
+void Supervisor::loop() {
     for (;;) {
+        if (can_hand_off()) {
+            hand_off();
+        }
         std::vector<pollfd> fds;
         enum Kind { k_listen, k_pid, k_out, k_err, k_pty, k_in, k_client, k_probe };
         std::vector<std::pair<Kind, size_t>> kinds;
@@ -866,7 +1055,11 @@ void Supervisor::run() {
         if (probe_) {
             probe_deadline = probe_->deadline;
         }
-        for (auto deadline : {kill_deadline_, restart_at_, next_probe_, probe_deadline}) {
+        std::optional<int64_t> settle;
+        if (pid_ > 0 && state_.restart_count > 0 && !no_monitor_ && now - started_ms_ < settled_ms) {
+            settle = started_ms_ + settled_ms;
+        }
+        for (auto deadline : {kill_deadline_, restart_at_, next_probe_, probe_deadline, settle}) {
             if (deadline) {
                 int64_t left = std::max<int64_t>(0, *deadline - now);
                 timeout = timeout < 0 ? static_cast<int>(std::min<int64_t>(left, INT32_MAX))
@@ -985,6 +1178,16 @@ void Supervisor::run() {
     sup.run();
 }
 
+[[noreturn]] void resume_supervisor_main(const Paths& paths, const std::string& handoff) {
+    json h = json::parse(handoff, nullptr, false);
+    if (!h.is_object() || !h.contains("id")) {
+        _exit(2);
+    }
+    ::prctl(PR_SET_NAME, "berth-sup", 0, 0, 0);
+    Supervisor sup(paths, h.value("id", ""), -1, AttachFds{});
+    sup.resume(h);
+}
+
 [[noreturn]] void exec_supervisor_main(const Paths& paths, const std::string& id, int status_fd,
                                        const AttachFds& attach) {
     // Entered by execve from launch_supervisor: a fresh single-threaded
@@ -993,7 +1196,7 @@ void Supervisor::run() {
     if (pid_t daemon = ::fork(); daemon != 0) {
         _exit(daemon < 0 ? 1 : 0);
     }
-    ::fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     std::vector<int> keep = {status_fd, attach.in, attach.out, attach.err, attach.pty_master,
                              attach.pty_slave};
@@ -1099,8 +1302,11 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
             _exit(grand < 0 ? 1 : 0);
         }
         // The supervisor: keep only its status pipe, the attach descriptors and
-        // stdio on /dev/null; everything else the CLI had open is closed.
+        // stdio on /dev/null; everything else the CLI had open is closed, and
+        // what the CLI inherited itself is closed at the next execve (of the
+        // container's process or of berth-monitor).
         status_r.reset();
+        ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
         std::vector<int> keep = {status_w.get(), attach.in, attach.out, attach.err,
                                  attach.pty_master, attach.pty_slave};

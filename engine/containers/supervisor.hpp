@@ -53,6 +53,11 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
 [[noreturn]] void exec_supervisor_main(const Paths& paths, const std::string& id, int status_fd,
                                        const AttachFds& attach);
 
+/// The `berth __supervise-resume JSON` entry: berth-monitor hands a running
+/// container back to the engine's supervisor (its exit, or a request the
+/// monitor does not serve), in the same process. Never returns.
+[[noreturn]] void resume_supervisor_main(const Paths& paths, const std::string& handoff);
+
 /// Sends one request to a running supervisor's control socket and waits for
 /// its reply (at most `timeout_ms`, or forever if negative). Requests:
 ///   {"op":"stop","timeout":S}  -> {"ok":true,"exit_code":N} once it exited

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -360,6 +361,93 @@ TEST_CASE("the supervisor outlives the CLI and a killed supervisor is survivable
     CHECK(stop.exit_code == 0);
     CHECK(eventually([&] { return ::kill(pid, 0) != 0; }));
     CHECK(root.berth({"rm", "lasting"}).exit_code == 0);
+    guard.check();
+}
+
+namespace {
+
+std::string comm_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
+int supervisor_of(const ScratchRoot& root, const nlohmann::json& info) {
+    std::ifstream state(root.root() / "containers" / info["Id"].get<std::string>() / "state.json");
+    return nlohmann::json::parse(state)["supervisor_pid"];
+}
+
+}  // namespace
+
+TEST_CASE("a detached container's supervisor becomes berth-monitor and hands back to the engine",
+          "[engine][container][.root][.cgroup]") {
+    ScratchRoot root;
+    LeakGuard guard(root);
+    // An unfinished line ("part") is pending in the log writer while the
+    // supervisor changes form; it must come out whole, once.
+    REQUIRE(root.berth({"run", "-d", "--network", "none", "--name", "mon", "busybox", "sh", "-c",
+                        "echo one; echo two >&2; printf part; trap 'echo ial; exit 3' TERM; "
+                        "while true; do sleep 0.1; done"})
+                .exit_code == 0);
+    auto info = inspect(root, "mon");
+    REQUIRE(!info.is_null());
+    int sup = supervisor_of(root, info);
+    int pid = info["State"]["Pid"];
+    // `run -d` returns once the monitor reported the start: already in its small form.
+    CHECK(comm_of(sup) == "berth-monitor");
+    // Served by the monitor itself: ping (ps), and a signal other than SIGKILL.
+    CHECK(trim(root.berth({"ps", "--format", "{{.Names}} {{.State}}"}).out) == "mon running");
+    CHECK(root.berth({"kill", "-s", "USR2", "mon"}).exit_code == 0);
+    CHECK(comm_of(sup) == "berth-monitor");
+    // pause goes back to the engine, which stays while the container is paused...
+    REQUIRE(root.berth({"pause", "mon"}).exit_code == 0);
+    CHECK(comm_of(sup) == "berth-sup");
+    CHECK(inspect(root, "mon")["State"]["Status"] == "paused");
+    // ...and becomes the monitor again once it runs; same process throughout.
+    REQUIRE(root.berth({"unpause", "mon"}).exit_code == 0);
+    CHECK(eventually([&] { return comm_of(sup) == "berth-monitor"; }));
+    CHECK(supervisor_of(root, inspect(root, "mon")) == sup);
+    CHECK(inspect(root, "mon")["State"]["Pid"] == pid);
+    // A waiter held by the monitor is answered by the engine after the stop.
+    auto waiter = std::async(std::launch::async, [&] { return root.berth({"wait", "mon"}); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto stop = root.berth({"stop", "-t", "5", "mon"});
+    CHECK(stop.exit_code == 0);
+    auto waited = waiter.get();
+    CHECK(waited.exit_code == 0);
+    CHECK(trim(waited.out) == "3");
+    auto after = inspect(root, "mon");
+    CHECK(after["State"]["Status"] == "exited");
+    CHECK(after["State"]["ExitCode"] == 3);
+    CHECK(eventually([&] { return ::kill(sup, 0) != 0; }));
+    auto out = root.berth({"logs", "mon"});
+    CHECK(out.out == "one\npartial\n");
+    CHECK(out.err == "two\n");
+    CHECK(root.berth({"rm", "mon"}).exit_code == 0);
+    guard.check();
+}
+
+TEST_CASE("a restarted container keeps the whole supervisor until it has run 10 s",
+          "[engine][container][.root]") {
+    ScratchRoot root;
+    LeakGuard guard(root);
+    auto marker = root.root() / "restarted-once";
+    REQUIRE(root.berth({"run", "-d", "--network", "none", "--name", "rs", "--restart", "always", "-v",
+                        root.root().native() + ":/host", "busybox", "sh", "-c",
+                        "if [ -e /host/restarted-once ]; then exec sleep 600; fi; "
+                        "touch /host/restarted-once; exit 1"})
+                .exit_code == 0);
+    CHECK(eventually([&] { return inspect(root, "rs")["RestartCount"] == 1; }));
+    auto info = inspect(root, "rs");
+    int sup = supervisor_of(root, info);
+    CHECK(std::filesystem::exists(marker));
+    CHECK(info["State"]["Status"] == "running");
+    CHECK(comm_of(sup) == "berth-sup");
+    CHECK(eventually([&] { return comm_of(sup) == "berth-monitor"; }, 15));
+    CHECK(root.berth({"rm", "-f", "rs"}).exit_code == 0);
+    CHECK(eventually([&] { return ::kill(sup, 0) != 0; }));
+    std::filesystem::remove(marker);
     guard.check();
 }
 

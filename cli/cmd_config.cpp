@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/compose_project.hpp"
+#include "common/dispose.hpp"
 #include "common/fs.hpp"
 #include "compose/graph.hpp"
 #include "compose/loader.hpp"
@@ -85,11 +86,13 @@ std::string render(const compose::Project& project, const ConfigOptions& o) {
         }
         return out;
     }
-    nlohmann::json j = compose::project_to_json(project, !o.no_interpolate);
     if (o.format == "json") {
-        return j.dump(2) + "\n";
+        return compose::project_json_text(project, !o.no_interpolate, 2) + "\n";
     }
-    return compose::to_yaml(j);
+    nlohmann::json j = compose::project_to_json(project, !o.no_interpolate);
+    std::string text = compose::to_yaml(j);
+    dispose_async(std::move(j));
+    return text;
 }
 
 int run_config(const ConfigOptions& o) {
@@ -128,6 +131,8 @@ int run_config(const ConfigOptions& o) {
         return 0;
     }
     std::fwrite(text.data(), 1, text.size(), stdout);
+    // The command ends here: the project is freed while its output is flushed.
+    dispose_async(std::move(*project));
     return 0;
 }
 

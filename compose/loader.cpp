@@ -4,10 +4,13 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "common/dispose.hpp"
 #include "common/fs.hpp"
+#include "common/scope_exit.hpp"
 #include "compose/env_file.hpp"
 #include "compose/graph.hpp"
 #include "compose/interpolate.hpp"
@@ -105,6 +108,68 @@ bool is_true(const Node* n) {
     return n && n->is_scalar() && (n->value == "true" || n->value == "True" || n->value == "TRUE");
 }
 
+/// to_json(root), with a large `services` mapping converted on two threads.
+Result<json> tree_to_json(const Node& root) {
+    constexpr size_t parallel_from = 64;
+    const Node* services = root.get("services");
+    if (!root.is_mapping() || !services || !services->is_mapping() ||
+        services->entries.size() < parallel_from) {
+        return to_json(root);
+    }
+    const auto& entries = services->entries;
+    size_t half = entries.size() / 2;
+    std::vector<std::optional<Result<json>>> second(entries.size() - half);
+    std::thread helper([&] {
+        for (size_t i = half; i < entries.size(); ++i) {
+            second[i - half].emplace(to_json(entries[i].value));
+        }
+    });
+    ScopeExit join([&] {
+        if (helper.joinable()) {
+            helper.join();
+        }
+    });
+    json out = json::object();
+    json converted = json::object();
+    std::optional<Error> failed;
+    for (size_t i = 0; i < half && !failed; ++i) {
+        auto v = to_json(entries[i].value);
+        if (!v) {
+            failed = std::move(v).error();
+        } else {
+            converted[entries[i].key] = std::move(*v);
+        }
+    }
+    helper.join();
+    for (size_t i = half; i < entries.size() && !failed; ++i) {
+        auto& v = *second[i - half];
+        if (!v) {
+            failed = std::move(v).error();
+        } else {
+            converted[entries[i].key] = std::move(*v);
+        }
+    }
+    for (const auto& e : root.entries) {
+        if (failed) {
+            break;
+        }
+        if (&e.value == services) {
+            out[e.key] = std::move(converted);
+            continue;
+        }
+        auto v = to_json(e.value);
+        if (!v) {
+            failed = std::move(v).error();
+        } else {
+            out[e.key] = std::move(*v);
+        }
+    }
+    if (failed) {
+        return *failed;
+    }
+    return out;
+}
+
 class Loader {
 public:
     Loader(const LoadOptions& opts, std::map<std::string, std::string> env, fs::path wd,
@@ -140,6 +205,14 @@ public:
 
     /// Parses, interpolates, validates and canonicalises one file (cached).
     Result<Node> load_file(const fs::path& path, bool cache = false) {
+        return load_file(path, cache, warnings, unset);
+    }
+
+    /// The same, reporting into `warns` and `uns`: it touches no other
+    /// member except the cache (when `cache`), so that several files can be
+    /// loaded at once (`cache` false).
+    Result<Node> load_file(const fs::path& path, bool cache, std::vector<std::string>& warns,
+                           UnsetVariables& uns) {
         std::string key = path.string();
         if (auto it = cache_.find(key); it != cache_.end()) {
             return it->second;
@@ -181,12 +254,12 @@ public:
             return invalid(fmt::format("{}:1:1: empty compose file", name));
         }
         if (root.get("version")) {
-            warnings.push_back(fmt::format(
+            warns.push_back(fmt::format(
                 "{}: the attribute `version` is obsolete, it will be ignored", name));
             root.erase("version");
         }
         if (opts_.interpolate) {
-            auto r = interpolate_tree(root, lookup(), &unset);
+            auto r = interpolate_tree(root, lookup(), &uns);
             if (!r) {
                 return std::move(r).error();
             }
@@ -195,7 +268,7 @@ public:
         if (!j) {
             return std::move(j).error();
         }
-        auto errors = schema::compose_validator().validate(*j, 5);
+        auto errors = validate_file(*j);
         if (!errors.empty()) {
             const auto& e = errors.front();
             return invalid(fmt::format("{}: {}: {}", mark_of(root, e).str(), path_with_key(e),
@@ -217,6 +290,47 @@ public:
             cache_.emplace(key, root);
         }
         return root;
+    }
+
+    /// The schema errors of one file (at most 5). A file with many services
+    /// is checked on two threads, half of its services on a helper; the
+    /// halves are independent under the schema (services is an object of
+    /// service definitions, and no top-level property is required). Only
+    /// when a half fails is the whole file checked again, so that the errors
+    /// and their order are those of one pass.
+    std::vector<schema::ValidationError> validate_file(nlohmann::json& j) const {
+        const auto& validator = schema::compose_validator();
+        constexpr size_t parallel_from = 64;
+        auto it = j.find("services");
+        if (it == j.end() || !it->is_object() || it->size() < parallel_from) {
+            return validator.validate(j, 5);
+        }
+        nlohmann::json second = {{"services", nlohmann::json::object()}};
+        auto& moved = second["services"];
+        size_t keep = it->size() / 2;
+        std::vector<std::string> keys;
+        for (const auto& [k, v] : it->items()) {
+            if (keep > 0) {
+                --keep;
+                continue;
+            }
+            keys.push_back(k);
+        }
+        for (const auto& k : keys) {
+            moved[k] = std::move((*it)[k]);
+            it->erase(k);
+        }
+        std::vector<schema::ValidationError> second_errors;
+        std::thread helper([&] { second_errors = validator.validate(second, 5); });
+        auto errors = validator.validate(j, 5);
+        helper.join();
+        for (auto& [k, v] : moved.items()) {
+            (*it)[k] = std::move(v);
+        }
+        if (errors.empty() && second_errors.empty()) {
+            return errors;
+        }
+        return validator.validate(j, 5);
     }
 
     /// The service `name` of `file` with its `extends` chain applied.
@@ -409,8 +523,50 @@ public:
         Node merged;
         Node included = Node::make_mapping();
         bool first = true;
-        for (const auto& f : files) {
-            auto loaded = load_file(f);
+        // The files after the first are parsed, interpolated and validated
+        // on a second thread while this one does the first (most of the work
+        // of a large project; the machine has two cores or more). Their
+        // warnings join in file order.
+        struct Prefetched {
+            std::optional<Result<Node>> node;
+            std::vector<std::string> warnings;
+            UnsetVariables unset;
+        };
+        std::vector<Prefetched> later(files.size() > 1 ? files.size() - 1 : 0);
+        std::thread prefetch;
+        if (!later.empty()) {
+            prefetch = std::thread([&] {
+                for (size_t i = 1; i < files.size(); ++i) {
+                    auto& p = later[i - 1];
+                    p.node.emplace(load_file(files[i], false, p.warnings, p.unset));
+                    if (!*p.node) {
+                        break;  // the first error in file order is the one reported
+                    }
+                }
+            });
+        }
+        ScopeExit join([&] {
+            if (prefetch.joinable()) {
+                prefetch.join();
+            }
+        });
+        for (size_t fi = 0; fi < files.size(); ++fi) {
+            const auto& f = files[fi];
+            Result<Node> loaded = Node{};
+            if (fi == 0) {
+                loaded = load_file(f);
+            } else {
+                if (prefetch.joinable()) {
+                    prefetch.join();
+                }
+                auto& p = later[fi - 1];
+                if (!p.node) {
+                    return invalid(fmt::format("{}: not loaded", display(f)));
+                }
+                loaded = std::move(*p.node);
+                warnings.insert(warnings.end(), p.warnings.begin(), p.warnings.end());
+                unset.insert(p.unset.begin(), p.unset.end());
+            }
             if (!loaded) {
                 return loaded;
             }
@@ -944,7 +1100,7 @@ Result<Project> load_project(const LoadOptions& options) {
         }
     }
 
-    auto canonical = to_json(root);
+    auto canonical = tree_to_json(root);
     if (!canonical) {
         return std::move(canonical).error();
     }
@@ -1025,7 +1181,7 @@ Result<Project> load_project(const LoadOptions& options) {
         }
     }
 
-    auto typed = project_from_json(out);
+    auto typed = project_from_json(std::move(out));
     if (!typed) {
         return std::move(typed).error();
     }
@@ -1054,6 +1210,9 @@ Result<Project> load_project(const LoadOptions& options) {
     typed->all_profiles = project.all_profiles;
     typed->environment = loader.env();
     typed->warnings = std::move(project.warnings);
+    // The merged tree of a large project takes milliseconds to free.
+    dispose_async(std::move(root));
+    dispose_async(std::move(disabled));
     return typed;
 }
 

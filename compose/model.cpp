@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -463,12 +465,39 @@ bool external(const json& j) {
 }  // namespace
 
 Result<Project> project_from_json(const json& canonical) {
+    return project_from_json(json(canonical));
+}
+
+Result<Project> project_from_json(json&& canonical) {
     Project p;
-    p.raw = canonical;
     p.name = str(canonical, "name");
     if (auto s = canonical.find("services"); s != canonical.end() && s->is_object()) {
+        // A large project's services are typed on two threads (the machine
+        // has two cores or more): the second half on a helper.
+        std::vector<std::pair<const std::string*, const json*>> items;
+        items.reserve(s->size());
         for (const auto& [k, v] : s->items()) {
-            p.services.emplace(k, service_from_json(k, v));
+            items.emplace_back(&k, &v);
+        }
+        constexpr size_t parallel_from = 64;
+        size_t half = items.size() >= parallel_from ? items.size() / 2 : items.size();
+        std::vector<Service> second(items.size() - half);
+        std::thread helper;
+        if (half < items.size()) {
+            helper = std::thread([&] {
+                for (size_t i = half; i < items.size(); ++i) {
+                    second[i - half] = service_from_json(*items[i].first, *items[i].second);
+                }
+            });
+        }
+        for (size_t i = 0; i < half; ++i) {
+            p.services.emplace(*items[i].first, service_from_json(*items[i].first, *items[i].second));
+        }
+        if (helper.joinable()) {
+            helper.join();
+        }
+        for (size_t i = half; i < items.size(); ++i) {
+            p.services.emplace(*items[i].first, std::move(second[i - half]));
         }
     }
     if (auto s = canonical.find("networks"); s != canonical.end() && s->is_object()) {
@@ -524,6 +553,7 @@ Result<Project> project_from_json(const json& canonical) {
             (std::string_view(section) == "secrets" ? p.secrets : p.configs).emplace(k, f);
         }
     }
+    p.raw = std::move(canonical);
     return p;
 }
 
@@ -563,8 +593,32 @@ json escape_dollars(const json& v) {
 
 }  // namespace
 
+/// True when a string value of `v` holds a '$' (keys are never escaped).
+bool has_dollar(const json& v) {
+    if (v.is_string()) {
+        return v.get_ref<const std::string&>().find('$') != std::string::npos;
+    }
+    if (v.is_structured()) {
+        for (const auto& x : v) {
+            if (has_dollar(x)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 json project_to_json(const Project& project, bool escape) {
     return escape ? escape_dollars(project.raw) : project.raw;
+}
+
+std::string project_json_text(const Project& project, bool escape, int indent) {
+    // Most projects have no '$' left after interpolation: then the raw tree
+    // is printed as it is, without the copy that escaping makes.
+    if (escape && has_dollar(project.raw)) {
+        return escape_dollars(project.raw).dump(indent);
+    }
+    return project.raw.dump(indent);
 }
 
 std::string config_hash(const Service& service) {

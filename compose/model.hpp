@@ -270,6 +270,9 @@ struct Project {
 /// The canonical JSON of a project, in the shape of `docker compose config
 /// --format json` (a literal `$` is written `$$` when `escape_dollars`).
 [[nodiscard]] nlohmann::json project_to_json(const Project& project, bool escape_dollars = true);
+/// project_to_json(project, escape_dollars).dump(indent), without copying the
+/// tree when nothing needs escaping.
+[[nodiscard]] std::string project_json_text(const Project& project, bool escape_dollars, int indent);
 
 /// sha256 (hex) of a service's canonical JSON with the fields Compose leaves
 /// out of com.docker.compose.config-hash (build, pull_policy, scale,
@@ -285,5 +288,7 @@ struct Project {
 
 /// Builds the typed project from the canonical JSON (done by the loader).
 [[nodiscard]] Result<Project> project_from_json(const nlohmann::json& canonical);
+/// The same, keeping `canonical` as Project::raw without a copy.
+[[nodiscard]] Result<Project> project_from_json(nlohmann::json&& canonical);
 
 }  // namespace berth::compose

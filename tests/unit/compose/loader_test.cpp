@@ -608,3 +608,48 @@ TEST_CASE("config hash: stable, ignores build and depends_on, sees image", "[com
     CHECK(config_hash(a->services.at("s")) == config_hash(b->services.at("s")));
     CHECK(config_hash(a->services.at("s")) != config_hash(c->services.at("s")));
 }
+
+TEST_CASE("large projects: two-thread loading and printing give the one-thread result",
+          "[compose][loader][parallel]") {
+    // 100 services (above the two-thread threshold) in a base file and an
+    // override, some with a literal $ and an empty mapping; the printed text
+    // must be dump()'s, byte for byte, at every indent, escaped or not.
+    std::string base = "x-c: &c\n  labels: {team: a}\nservices:\n";
+    std::string over = "services:\n";
+    for (int i = 0; i < 100; ++i) {
+        base += "  s" + std::to_string(i) + ":\n    <<: *c\n    image: img" + std::to_string(i % 7) +
+                "\n    environment: {K: \"v" + std::to_string(i) + (i % 10 == 0 ? "$$x" : "") +
+                "\"}\n    ports: [\"" + std::to_string(8000 + i) + ":80\"]\n";
+        if (i % 3 == 0) {
+            over += "  s" + std::to_string(i) + ": {command: [\"sh\", \"-c\", \"echo " +
+                    std::to_string(i) + "\"], sysctls: {}}\n";
+        }
+    }
+    base += "volumes:\n  data: {}\nnetworks:\n  front: {}\n";
+    ProjectDir dir;
+    dir.write("compose.yaml", base);
+    dir.write("override.yaml", over);
+    auto p = dir.load({"compose.yaml", "override.yaml"});
+    REQUIRE(p);
+    REQUIRE(p->services.size() == 100);
+    CHECK(p->services.at("s0").environment.at("K") == "v0$x");
+    CHECK(p->services.at("s3").command == std::vector<std::string>{"sh", "-c", "echo 3"});
+    CHECK(p->services.at("s99").labels.at("team") == "a");
+    for (bool escape : {true, false}) {
+        for (int indent : {2, 4}) {
+            INFO("escape " << escape << ", indent " << indent);
+            CHECK(project_json_text(*p, escape, indent) == project_to_json(*p, escape).dump(indent));
+        }
+    }
+    CHECK(project_json_text(*p, true, -1) == project_to_json(*p, true).dump());
+    // A schema error in the second half of the services is reported as the
+    // one-thread check reports it: the first error, with its file and line.
+    std::string bad_text = base;
+    bad_text.insert(bad_text.find("volumes:"), "  zz:\n    image: x\n    ports: {not: a list}\n");
+    dir.write("bad.yaml", bad_text);
+    auto bad = dir.load({"bad.yaml"});
+    REQUIRE(!bad);
+    CHECK(error_of(bad).find("bad.yaml:") != std::string::npos);
+    INFO(error_of(bad));
+    CHECK(error_of(bad).find("services.zz.ports") != std::string::npos);
+}

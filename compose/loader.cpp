@@ -274,6 +274,7 @@ public:
             return invalid(fmt::format("{}: {}: {}", mark_of(root, e).str(), path_with_key(e),
                                        e.message));
         }
+        dispose_async(std::move(*j));
         detail::canonicalize_top_level(root);
         if (Node* services = root.get("services")) {
             for (auto& e : services->entries) {

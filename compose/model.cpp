@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "common/digest.hpp"
 #include "common/duration.hpp"
+#include "common/scope_exit.hpp"
 
 namespace berth::compose {
 
@@ -483,18 +485,31 @@ Result<Project> project_from_json(json&& canonical) {
         size_t half = items.size() >= parallel_from ? items.size() / 2 : items.size();
         std::vector<Service> second(items.size() - half);
         std::thread helper;
+        std::exception_ptr failed;
         if (half < items.size()) {
             helper = std::thread([&] {
-                for (size_t i = half; i < items.size(); ++i) {
-                    second[i - half] = service_from_json(*items[i].first, *items[i].second);
+                try {
+                    for (size_t i = half; i < items.size(); ++i) {
+                        second[i - half] = service_from_json(*items[i].first, *items[i].second);
+                    }
+                } catch (...) {
+                    failed = std::current_exception();
                 }
             });
         }
+        ScopeExit join([&] {
+            if (helper.joinable()) {
+                helper.join();
+            }
+        });
         for (size_t i = 0; i < half; ++i) {
             p.services.emplace(*items[i].first, service_from_json(*items[i].first, *items[i].second));
         }
         if (helper.joinable()) {
             helper.join();
+        }
+        if (failed) {
+            std::rethrow_exception(failed);
         }
         for (size_t i = half; i < items.size(); ++i) {
             p.services.emplace(*items[i].first, std::move(second[i - half]));
@@ -614,35 +629,24 @@ json project_to_json(const Project& project, bool escape) {
 
 namespace {
 
-/// `text` (a value dumped at depth 0) as it reads `depth` levels down: JSON
-/// text has no raw newline but those between lines, so each gets the pad.
-void append_indented(std::string& out, const std::string& text, size_t pad) {
-    size_t start = 0;
-    for (;;) {
-        auto nl = text.find('\n', start);
-        if (nl == std::string::npos) {
-            out.append(text, start, std::string::npos);
-            return;
-        }
-        out.append(text, start, nl - start + 1);
-        out.append(pad, ' ');
-        start = nl + 1;
-    }
-}
-
-/// `"key": value` members of an object at `depth`, as dump(indent) writes them.
-std::string members_text(const std::vector<std::pair<const std::string*, const json*>>& items,
-                         size_t from, size_t to, int indent, size_t depth) {
-    std::string out;
+/// `"key": value` members of an object at `depth`, appended to `out` as
+/// dump(indent) writes them (nlohmann's own serializer, started at the
+/// member's depth).
+void append_members(std::string& out,
+                    const std::vector<std::pair<const std::string*, const json*>>& items,
+                    size_t from, size_t to, int indent, size_t depth) {
     size_t pad = depth * static_cast<size_t>(indent);
+    nlohmann::detail::serializer<json> writer(nlohmann::detail::output_adapter<char>(out), ' ');
     for (size_t i = from; i < to; ++i) {
         out.append(pad, ' ');
         out += json(*items[i].first).dump();
         out += ": ";
-        append_indented(out, items[i].second->dump(indent), pad);
-        out += i + 1 < to ? ",\n" : "";
+        writer.dump(*items[i].second, true, false, static_cast<unsigned>(indent),
+                    static_cast<unsigned>(pad));
+        if (i + 1 < to) {
+            out += ",\n";
+        }
     }
-    return out;
 }
 
 std::vector<std::pair<const std::string*, const json*>> members_of(const json& obj) {
@@ -675,9 +679,19 @@ std::string project_json_text(const Project& project, bool escape, int indent) {
     auto svc = members_of(*services);
     size_t half = svc.size() / 2;
     std::string second;
-    std::thread helper([&] { second = members_text(svc, half, svc.size(), indent, 2); });
-    std::string first = members_text(svc, 0, half, indent, 2);
-    helper.join();
+    std::exception_ptr failed;
+    std::thread helper([&] {
+        try {
+            append_members(second, svc, half, svc.size(), indent, 2);
+        } catch (...) {
+            failed = std::current_exception();  // e.g. invalid UTF-8, as dump() throws it
+        }
+    });
+    ScopeExit join([&] {
+        if (helper.joinable()) {
+            helper.join();
+        }
+    });
     std::string out = "{\n";
     auto top = members_of(*raw);
     size_t pad = static_cast<size_t>(indent);
@@ -686,14 +700,18 @@ std::string project_json_text(const Project& project, bool escape, int indent) {
             out.append(pad, ' ');
             out += json(*top[i].first).dump();
             out += ": {\n";
-            out += first;
+            append_members(out, svc, 0, half, indent, 2);
             out += ",\n";
+            helper.join();
+            if (failed) {
+                std::rethrow_exception(failed);
+            }
             out += second;
             out += "\n";
             out.append(pad, ' ');
             out += "}";
         } else {
-            out += members_text(top, i, i + 1, indent, 1);
+            append_members(out, top, i, i + 1, indent, 1);
         }
         out += i + 1 < top.size() ? ",\n" : "\n";
     }

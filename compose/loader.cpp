@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <set>
 #include <thread>
 
@@ -108,20 +109,33 @@ bool is_true(const Node* n) {
     return n && n->is_scalar() && (n->value == "true" || n->value == "True" || n->value == "TRUE");
 }
 
-/// to_json(root), with a large `services` mapping converted on two threads.
-Result<json> tree_to_json(const Node& root) {
-    constexpr size_t parallel_from = 64;
-    const Node* services = root.get("services");
-    if (!root.is_mapping() || !services || !services->is_mapping() ||
-        services->entries.size() < parallel_from) {
-        return to_json(root);
+constexpr size_t parallel_from = 64;
+
+/// Runs fn(i) for every i < n, the second half on a helper thread when n is
+/// large; the first failure in index order is returned (exceptions too).
+template <class F>
+Result<void> for_each_split(size_t n, F&& fn) {
+    if (n < parallel_from) {
+        for (size_t i = 0; i < n; ++i) {
+            if (auto r = fn(i); !r) {
+                return r;
+            }
+        }
+        return {};
     }
-    const auto& entries = services->entries;
-    size_t half = entries.size() / 2;
-    std::vector<std::optional<Result<json>>> second(entries.size() - half);
+    size_t half = n / 2;
+    std::optional<Error> second_error;
+    std::exception_ptr thrown;
     std::thread helper([&] {
-        for (size_t i = half; i < entries.size(); ++i) {
-            second[i - half].emplace(to_json(entries[i].value));
+        try {
+            for (size_t i = half; i < n; ++i) {
+                if (auto r = fn(i); !r) {
+                    second_error = std::move(r).error();
+                    return;
+                }
+            }
+        } catch (...) {
+            thrown = std::current_exception();
         }
     });
     ScopeExit join([&] {
@@ -129,43 +143,71 @@ Result<json> tree_to_json(const Node& root) {
             helper.join();
         }
     });
-    json out = json::object();
-    json converted = json::object();
-    std::optional<Error> failed;
-    for (size_t i = 0; i < half && !failed; ++i) {
-        auto v = to_json(entries[i].value);
-        if (!v) {
-            failed = std::move(v).error();
-        } else {
-            converted[entries[i].key] = std::move(*v);
+    std::optional<Error> first_error;
+    for (size_t i = 0; i < half; ++i) {
+        if (auto r = fn(i); !r) {
+            first_error = std::move(r).error();
+            break;
         }
     }
     helper.join();
-    for (size_t i = half; i < entries.size() && !failed; ++i) {
-        auto& v = *second[i - half];
+    if (first_error) {
+        return *first_error;
+    }
+    if (thrown) {
+        std::rethrow_exception(thrown);
+    }
+    if (second_error) {
+        return *second_error;
+    }
+    return {};
+}
+
+/// convert(root) for a mapping root, with a large `services` mapping
+/// converted on two threads; `skip_reset` leaves out `!reset` entries of the
+/// root and of services, as json_for_validation does.
+template <class Convert>
+Result<json> split_to_json(const Node& root, Convert convert, bool skip_reset) {
+    const Node* services = root.is_mapping() ? root.get("services") : nullptr;
+    if (!services || !services->is_mapping() || services->entries.size() < parallel_from) {
+        return convert(root);
+    }
+    const auto& entries = services->entries;
+    std::vector<std::optional<json>> values(entries.size());
+    auto done = for_each_split(entries.size(), [&](size_t i) -> Result<void> {
+        if (skip_reset && entries[i].value.tag == NodeTag::reset) {
+            return {};
+        }
+        auto v = convert(entries[i].value);
         if (!v) {
-            failed = std::move(v).error();
-        } else {
-            converted[entries[i].key] = std::move(*v);
+            return std::move(v).error();
+        }
+        values[i].emplace(std::move(*v));
+        return {};
+    });
+    if (!done) {
+        return std::move(done).error();
+    }
+    json converted = json::object();
+    for (size_t i = 0; i < entries.size(); ++i) {
+        if (values[i]) {
+            converted[entries[i].key] = std::move(*values[i]);
         }
     }
+    json out = json::object();
     for (const auto& e : root.entries) {
-        if (failed) {
-            break;
+        if (skip_reset && e.value.tag == NodeTag::reset) {
+            continue;
         }
         if (&e.value == services) {
             out[e.key] = std::move(converted);
             continue;
         }
-        auto v = to_json(e.value);
+        auto v = convert(e.value);
         if (!v) {
-            failed = std::move(v).error();
-        } else {
-            out[e.key] = std::move(*v);
+            return std::move(v).error();
         }
-    }
-    if (failed) {
-        return *failed;
+        out[e.key] = std::move(*v);
     }
     return out;
 }
@@ -264,7 +306,7 @@ public:
                 return std::move(r).error();
             }
         }
-        auto j = json_for_validation(root);
+        auto j = split_to_json(root, json_for_validation, true);
         if (!j) {
             return std::move(j).error();
         }
@@ -277,14 +319,16 @@ public:
         dispose_async(std::move(*j));
         detail::canonicalize_top_level(root);
         if (Node* services = root.get("services")) {
-            for (auto& e : services->entries) {
+            auto& entries = services->entries;
+            auto r = for_each_split(entries.size(), [&](size_t i) -> Result<void> {
+                auto& e = entries[i];
                 if (e.value.is_null()) {
                     e.value = Node::make_mapping(e.key_mark);
                 }
-                auto r = detail::canonicalize_service(e.value, "services." + e.key);
-                if (!r) {
-                    return std::move(r).error();
-                }
+                return detail::canonicalize_service(e.value, "services." + e.key);
+            });
+            if (!r) {
+                return std::move(r).error();
             }
         }
         if (cache) {
@@ -301,7 +345,6 @@ public:
     /// and their order are those of one pass.
     std::vector<schema::ValidationError> validate_file(nlohmann::json& j) const {
         const auto& validator = schema::compose_validator();
-        constexpr size_t parallel_from = 64;
         auto it = j.find("services");
         if (it == j.end() || !it->is_object() || it->size() < parallel_from) {
             return validator.validate(j, 5);
@@ -1101,7 +1144,7 @@ Result<Project> load_project(const LoadOptions& options) {
         }
     }
 
-    auto canonical = tree_to_json(root);
+    auto canonical = split_to_json(root, to_json, false);
     if (!canonical) {
         return std::move(canonical).error();
     }

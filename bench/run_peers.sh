@@ -21,19 +21,21 @@ cleanup() {
         kill "$dockerd_pid"; wait "$dockerd_pid" 2>/dev/null
     fi
     podman_cli rm -f bench-mem >/dev/null 2>&1
-    # podman's storage mounts can reappear while its cleanup process (run by
-    # conmon after the container's exit) finishes: unmount until none is left.
-    for _ in $(seq 1 50); do
-        mounts=$(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r)
-        [ -z "$mounts" ] && break
-        for m in $mounts; do umount -l "$m"; done
-        sleep 0.1
-    done
+    for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
     # berth's per-prefix parent cgroups (empty once every container is gone).
     for d in /sys/fs/cgroup/*/"$BERTH_PREFIX" /sys/fs/cgroup/"$BERTH_PREFIX"; do
         [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
-    rm -rf "$work"
+    # podman's storage mount can come back while its cleanup process (run by
+    # conmon after the container's exit) finishes: unmount and remove until
+    # the directory is gone.
+    for _ in $(seq 1 50); do
+        for m in $(awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do
+            umount -l "$m"
+        done
+        rm -rf "$work" 2>/dev/null && break
+        sleep 0.1
+    done
 }
 trap cleanup EXIT
 

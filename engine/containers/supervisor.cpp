@@ -29,6 +29,7 @@
 #include "common/json_file.hpp"
 #include "common/log.hpp"
 #include "common/scope_exit.hpp"
+#include "engine/containers/control_client.hpp"
 #include "engine/containers/events.hpp"
 #include "engine/containers/lifecycle.hpp"
 #include "engine/containers/logfile.hpp"
@@ -126,11 +127,7 @@ int exit_for(const Error& e) {
     }
 }
 
-struct Client {
-    UniqueFd fd;
-    std::string buffer;
-    bool waiting_exit = false;
-};
+using Client = ControlClient;
 
 /// The supervisor's whole state. One poll loop, single-threaded.
 class Supervisor {
@@ -598,21 +595,12 @@ bool Supervisor::forward(int from, std::string_view stream, int to) {
     return true;
 }
 
-void Supervisor::reply(Client& c, const json& j) {
-    auto text = j.dump() + "\n";
-    ssize_t n = ::send(c.fd.get(), text.data(), text.size(), MSG_NOSIGNAL);
-    (void)n;
-}
+void Supervisor::reply(Client& c, const json& j) { send_reply(c, j); }
 
 void Supervisor::handle_client(Client& c) {
-    char buf[4096];
-    ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
-    if (n <= 0) {
-        c.fd.reset();
-        return;
+    if (receive(c)) {
+        process_requests(c);
     }
-    c.buffer.append(buf, static_cast<size_t>(n));
-    process_requests(c);
 }
 
 void Supervisor::process_requests(Client& c) {

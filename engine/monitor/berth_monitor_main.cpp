@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "engine/containers/control_client.hpp"
 #include "engine/containers/logfile.hpp"
 
 namespace {
@@ -43,11 +44,7 @@ using nlohmann::json;
 using berth::UniqueFd;
 using berth::engine::containers::LogWriter;
 
-struct Client {
-    UniqueFd fd;
-    std::string buffer;
-    bool waiting = false;
-};
+using Client = berth::engine::containers::ControlClient;
 
 class Monitor {
 public:
@@ -107,20 +104,12 @@ void Monitor::drain() {
     }
 }
 
-void Monitor::reply(Client& c, const json& j) {
-    auto text = j.dump() + "\n";
-    ssize_t n = ::send(c.fd.get(), text.data(), text.size(), MSG_NOSIGNAL);
-    (void)n;
-}
+void Monitor::reply(Client& c, const json& j) { berth::engine::containers::send_reply(c, j); }
 
 void Monitor::on_client(Client& c) {
-    char buf[4096];
-    ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
-    if (n <= 0) {
-        c.fd.reset();
+    if (!berth::engine::containers::receive(c)) {
         return;
     }
-    c.buffer.append(buf, static_cast<size_t>(n));
     auto nl = c.buffer.find('\n');
     if (nl == std::string::npos) {
         return;
@@ -136,7 +125,7 @@ void Monitor::on_client(Client& c) {
     }
     if (op == "wait") {
         c.buffer.erase(0, nl + 1);
-        c.waiting = true;
+        c.waiting_exit = true;
         return;
     }
     if (op == "kill" && sig != SIGKILL && sig > 0 && sig < 65) {
@@ -166,7 +155,7 @@ void Monitor::resume(Client* pending, const std::string& request, bool exited) {
     json waiters = json::array();
     std::vector<int> keep = {pidfd_, out_, err_, pty_, fd_of("in"), fd_of("listen")};
     for (auto& c : clients_) {
-        if (c.fd && c.waiting) {
+        if (c.fd && c.waiting_exit) {
             waiters.push_back(c.fd.get());
             keep.push_back(c.fd.get());
         }
@@ -221,7 +210,7 @@ void Monitor::run() {
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);
             Client c;
             c.fd.reset(fd);
-            c.waiting = true;
+            c.waiting_exit = true;
             clients_.push_back(std::move(c));
         }
     }

@@ -4,7 +4,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build demo test unit clean
+.PHONY: deps build demo test unit fuzz-ci clean
+# Seconds each libFuzzer target runs in `make test` (clang, ASan and UBSan).
+FUZZ_SECONDS ?= 15
+FUZZ_BUILD ?= $(BUILD)-fuzz
 
 deps:
 	bash scripts/install-deps.sh
@@ -18,6 +21,15 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
+	$(MAKE) fuzz-ci
+
+# The compose loader's fuzz targets (YAML, interpolation, env files, short
+# syntaxes) for a bounded time on their seed corpora: any crash, leak,
+# timeout or out-of-memory fails. Every target's corpus also replays under
+# ctest (fuzz.replay.*).
+fuzz-ci: deps
+	BUILD_DIR=$(FUZZ_BUILD) sh scripts/run-fuzz.sh $(FUZZ_SECONDS) compose_yaml \
+		compose_interpolate compose_env_file compose_short_syntax
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit

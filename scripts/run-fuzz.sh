@@ -32,7 +32,9 @@ for t in $targets; do
         cp -r "fuzz/corpus/$name/." "$corpus/"
     fi
     echo "== $t: ${secs}s"
-    if ! "$build/$t" -max_total_time="$secs" -timeout=1 -rss_limit_mb=2048 \
+    bin="$build/fuzz/$t"
+    [ -x "$bin" ] || bin="$build/$t"
+    if ! "$bin" -max_total_time="$secs" -timeout=1 -rss_limit_mb=2048 \
         -artifact_prefix="$work/$name-" -print_final_stats=1 "$corpus" \
         >"$work/$name.log" 2>&1; then
         echo "FAIL: $t" >&2

@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 
 .PHONY: deps build demo test unit fuzz-ci clean
 # Seconds each libFuzzer target runs in `make test` (clang, ASan and UBSan).
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 FUZZ_BUILD ?= $(BUILD)-fuzz
 
 deps:
@@ -23,13 +23,16 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
 	$(MAKE) fuzz-ci
 
-# The compose loader's fuzz targets (YAML, interpolation, env files, short
-# syntaxes) for a bounded time on their seed corpora: any crash, leak,
-# timeout or out-of-memory fails. Every target's corpus also replays under
-# ctest (fuzz.replay.*).
+# The parsers of untrusted input, fuzzed for a bounded time on their seed
+# corpora: the compose loader (YAML, interpolation, env files, short
+# syntaxes), the image store (manifests and configs, the layer unpacker's
+# tar path resolver) and the Dockerfile parser. Any crash, leak, timeout or
+# out-of-memory fails. Every target's corpus also replays under ctest
+# (fuzz.replay.*), the others' included.
 fuzz-ci: deps
 	BUILD_DIR=$(FUZZ_BUILD) sh scripts/run-fuzz.sh $(FUZZ_SECONDS) compose_yaml \
-		compose_interpolate compose_env_file compose_short_syntax
+		compose_interpolate compose_env_file compose_short_syntax images_manifest \
+		images_tar build_dockerfile
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit

@@ -16,6 +16,7 @@
 #include "compose/graph.hpp"
 #include "compose/interpolate.hpp"
 #include "compose/internal/canonical.hpp"
+#include "compose/internal/split.hpp"
 #include "compose/yaml_tree.hpp"
 #include "schema/validator.hpp"
 
@@ -109,59 +110,8 @@ bool is_true(const Node* n) {
     return n && n->is_scalar() && (n->value == "true" || n->value == "True" || n->value == "TRUE");
 }
 
-constexpr size_t parallel_from = 64;
-
-/// Runs fn(i) for every i < n, the second half on a helper thread when n is
-/// large; the first failure in index order is returned (exceptions too).
-template <class F>
-Result<void> for_each_split(size_t n, F&& fn) {
-    if (n < parallel_from) {
-        for (size_t i = 0; i < n; ++i) {
-            if (auto r = fn(i); !r) {
-                return r;
-            }
-        }
-        return {};
-    }
-    size_t half = n / 2;
-    std::optional<Error> second_error;
-    std::exception_ptr thrown;
-    std::thread helper([&] {
-        try {
-            for (size_t i = half; i < n; ++i) {
-                if (auto r = fn(i); !r) {
-                    second_error = std::move(r).error();
-                    return;
-                }
-            }
-        } catch (...) {
-            thrown = std::current_exception();
-        }
-    });
-    ScopeExit join([&] {
-        if (helper.joinable()) {
-            helper.join();
-        }
-    });
-    std::optional<Error> first_error;
-    for (size_t i = 0; i < half; ++i) {
-        if (auto r = fn(i); !r) {
-            first_error = std::move(r).error();
-            break;
-        }
-    }
-    helper.join();
-    if (first_error) {
-        return *first_error;
-    }
-    if (thrown) {
-        std::rethrow_exception(thrown);
-    }
-    if (second_error) {
-        return *second_error;
-    }
-    return {};
-}
+using detail::for_each_split;
+using detail::parallel_from;
 
 /// convert(root) for a mapping root, with a large `services` mapping
 /// converted on two threads; `skip_reset` leaves out `!reset` entries of the

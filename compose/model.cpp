@@ -12,6 +12,7 @@
 #include "common/digest.hpp"
 #include "common/duration.hpp"
 #include "common/scope_exit.hpp"
+#include "compose/internal/split.hpp"
 
 namespace berth::compose {
 
@@ -474,45 +475,22 @@ Result<Project> project_from_json(json&& canonical) {
     Project p;
     p.name = str(canonical, "name");
     if (auto s = canonical.find("services"); s != canonical.end() && s->is_object()) {
-        // A large project's services are typed on two threads (the machine
-        // has two cores or more): the second half on a helper.
+        // A large project's services are typed on two threads.
         std::vector<std::pair<const std::string*, const json*>> items;
         items.reserve(s->size());
         for (const auto& [k, v] : s->items()) {
             items.emplace_back(&k, &v);
         }
-        constexpr size_t parallel_from = 64;
-        size_t half = items.size() >= parallel_from ? items.size() / 2 : items.size();
-        std::vector<Service> second(items.size() - half);
-        std::thread helper;
-        std::exception_ptr failed;
-        if (half < items.size()) {
-            helper = std::thread([&] {
-                try {
-                    for (size_t i = half; i < items.size(); ++i) {
-                        second[i - half] = service_from_json(*items[i].first, *items[i].second);
-                    }
-                } catch (...) {
-                    failed = std::current_exception();
-                }
-            });
-        }
-        ScopeExit join([&] {
-            if (helper.joinable()) {
-                helper.join();
-            }
+        std::vector<Service> typed(items.size());
+        auto done = detail::for_each_split(items.size(), [&](size_t i) -> Result<void> {
+            typed[i] = service_from_json(*items[i].first, *items[i].second);
+            return {};
         });
-        for (size_t i = 0; i < half; ++i) {
-            p.services.emplace(*items[i].first, service_from_json(*items[i].first, *items[i].second));
+        if (!done) {
+            return std::move(done).error();
         }
-        if (helper.joinable()) {
-            helper.join();
-        }
-        if (failed) {
-            std::rethrow_exception(failed);
-        }
-        for (size_t i = half; i < items.size(); ++i) {
-            p.services.emplace(*items[i].first, std::move(second[i - half]));
+        for (size_t i = 0; i < items.size(); ++i) {
+            p.services.emplace(*items[i].first, std::move(typed[i]));
         }
     }
     if (auto s = canonical.find("networks"); s != canonical.end() && s->is_object()) {
@@ -668,10 +646,9 @@ std::string project_json_text(const Project& project, bool escape, int indent) {
         escaped = escape_dollars(project.raw);
         raw = &escaped;
     }
-    constexpr size_t parallel_from = 64;
     auto services = raw->find("services");
     if (indent <= 0 || !raw->is_object() || services == raw->end() || !services->is_object() ||
-        services->size() < parallel_from) {
+        services->size() < detail::parallel_from) {
         return raw->dump(indent);
     }
     // A large project: its services are written on two threads, in the

@@ -161,7 +161,16 @@ public:
         root_.reset();
     }
 
+    /// Nodes written in the text (not from aliases) are bounded by its size:
+    /// past that, the YAML parser is repeating itself on malformed input
+    /// (yaml-cpp 0.7 emits nulls without end for some; found by fuzzing).
+    void set_text_size(std::size_t bytes) { max_own_nodes_ = 2 * bytes + 64; }
+
     void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        ++decoded_;
+        if (decoded_ - alias_decoded_ > max_own_nodes_ || decoded_ > limits_.max_nodes) {
+            fail(mark, "malformed document: the parser does not progress");
+        }
         Node n = Node::make_null(to_mark(mark, file_));
         deliver(std::move(n), anchor, mark, false, {});
     }
@@ -371,6 +380,7 @@ private:
     std::vector<std::optional<Stored>> anchors_;
     std::size_t decoded_ = 0;
     std::size_t alias_decoded_ = 0;
+    std::size_t max_own_nodes_ = SIZE_MAX;
 };
 
 /// Rejects NUL bytes and invalid UTF-8, naming the line and column.
@@ -446,6 +456,7 @@ Result<std::vector<Node>> parse_yaml(std::string_view text, const std::string& f
     }
     auto name = std::make_shared<const std::string>(file);
     TreeBuilder builder(name, limits);
+    builder.set_text_size(text.size());
     try {
         std::istringstream in{std::string(text)};
         YAML::Parser parser(in);

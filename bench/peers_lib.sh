@@ -27,7 +27,11 @@ peers_enter() {
     exec env BERTH_BENCH_INNER=1 unshare --mount --net -- "$0" "$build"
 }
 
+# shellcheck source=bench/cgroup_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cgroup_lib.sh"
+
 peers_start() {
+    cgroup_hybrid_fix
     made_dirs=()
     # podman's CNI keeps IPAM state in /var/lib/cni and network namespaces in
     # /run/netns: shadowed by tmpfs in this private mount namespace.

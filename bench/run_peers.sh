@@ -47,6 +47,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# shellcheck source=bench/cgroup_lib.sh
+. "$(dirname "$0")/cgroup_lib.sh"
+cgroup_hybrid_fix
+
 ms_since() { echo "scale=2; ($(date +%s%N) - $1) / 1000000" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_cmd() {  # time_cmd N cmd... -> median ms

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/digest.hpp"
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <sys/random.h>
 
 #include <fmt/format.h>
@@ -45,26 +45,21 @@ Digest Digest::of(std::string_view data) {
 }
 
 struct Sha256::Impl {
-    EVP_MD_CTX* ctx = nullptr;
+    sha256_ctx ctx{};
 };
 
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-    impl_->ctx = EVP_MD_CTX_new();
-    BERTH_ASSERT(impl_->ctx != nullptr);
-    BERTH_ASSERT(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
-}
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) { sha256_init(&impl_->ctx); }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+Sha256::~Sha256() = default;
 
 void Sha256::update(std::string_view data) {
-    BERTH_ASSERT(EVP_DigestUpdate(impl_->ctx, data.data(), data.size()) == 1);
+    sha256_update(&impl_->ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
 }
 
 Digest Sha256::finish() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    BERTH_ASSERT(EVP_DigestFinal_ex(impl_->ctx, md, &len) == 1);
-    return Digest("sha256:" + to_hex(md, len));
+    uint8_t md[SHA256_DIGEST_SIZE];
+    sha256_digest(&impl_->ctx, sizeof md, md);
+    return Digest("sha256:" + to_hex(md, sizeof md));
 }
 
 std::string random_hex_id(size_t chars) {

@@ -32,7 +32,8 @@ private:
     std::string text_;
 };
 
-/// Incremental sha256 (OpenSSL EVP), for streams such as blobs and layers.
+/// Incremental sha256 (Nettle, common/lazy_nettle.cpp), for streams such as
+/// blobs and layers.
 class Sha256 {
 public:
     Sha256();

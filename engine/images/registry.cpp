@@ -4,7 +4,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,27 +40,22 @@ std::string lower(std::string s) {
 }
 
 std::string base64(std::string_view in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(in.data()),
-                            static_cast<int>(in.size()));
-    out.resize(static_cast<size_t>(n));
+    std::string out(BASE64_ENCODE_RAW_LENGTH(in.size()), '\0');
+    base64_encode_raw(out.data(), in.size(), reinterpret_cast<const uint8_t*>(in.data()));
     return out;
 }
 
 Result<std::string> unbase64(std::string_view in) {
-    std::string out(3 * (in.size() / 4) + 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(in.data()),
-                            static_cast<int>(in.size()));
-    if (n < 0) {
+    std::string out(BASE64_DECODE_LENGTH(in.size()), '\0');
+    base64_decode_ctx ctx{};
+    base64_decode_init(&ctx);
+    size_t n = out.size();
+    if (base64_decode_update(&ctx, &n, reinterpret_cast<uint8_t*>(out.data()), in.size(),
+                             in.data()) != 1 ||
+        base64_decode_final(&ctx) != 1) {
         return Error(Errc::invalid_argument, "bad base64 in stored credentials");
     }
-    size_t pad = 0;
-    for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it) {
-        ++pad;
-    }
-    out.resize(static_cast<size_t>(n) - std::min<size_t>(pad, static_cast<size_t>(n)));
+    out.resize(n);
     return out;
 }
 

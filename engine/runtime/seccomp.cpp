@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <fmt/format.h>
 
@@ -17,7 +18,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "common/digest.hpp"
 #include "common/fs.hpp"
 #include "common/unique_fd.hpp"
 
@@ -187,7 +187,10 @@ unsigned int load_flags(const Seccomp& spec) {
 
 /// Everything the generated program depends on: the spec, the libseccomp
 /// version (code generation) and the kernel (the API level libseccomp
-/// detects, the native architecture).
+/// detects, the native architecture). The whole text is stored in the cache
+/// file and compared on every read, so the file name needs no cryptographic
+/// hash (and a start of a container no libcrypto): names that collide only
+/// make the second profile recompile.
 std::string cache_key(const Seccomp& spec) {
     nlohmann::json rules = nlohmann::json::array();
     for (const auto& r : spec.syscalls) {
@@ -210,7 +213,7 @@ std::string cache_key(const Seccomp& spec) {
     utsname u{};
     ::uname(&u);
     nlohmann::json key = {
-        "berth-seccomp-bpf-2",
+        "berth-seccomp-bpf-3",
         fmt::format("{}.{}.{}", v->major, v->minor, v->micro),
         std::string(u.release) + " " + u.version + " " + u.machine,
         spec.default_action,
@@ -219,24 +222,42 @@ std::string cache_key(const Seccomp& spec) {
         spec.flags,
         rules,
     };
-    return Digest::of(key.dump()).str().substr(7);
+    return key.dump();
 }
 
-/// Cache file: magic, flags, instruction count, sha256 of the instructions,
-/// then the instructions.
-constexpr char cache_magic[8] = {'b', 'e', 'r', 't', 'h', 'b', 'p', 'f'};
+/// The cache file's name for a key: FNV-1a, 64 bits.
+std::string cache_name(std::string_view key) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : key) {
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return fmt::format("{:016x}.bpf", h);
+}
+
+/// Cache file: magic, flags, instruction count, key length, CRC-32 of the
+/// key and the instructions; then the key, then the instructions.
+constexpr char cache_magic[8] = {'b', 'e', 'r', 't', 'h', 'b', 'p', '3'};
 struct CacheHeader {
     char magic[8];
     uint32_t flags;
     uint32_t count;
-    char checksum[64];
+    uint32_t key_size;
+    uint32_t crc;
 };
 
 std::string_view insn_bytes(const std::vector<sock_filter>& insns) {
     return {reinterpret_cast<const char*>(insns.data()), insns.size() * sizeof(sock_filter)};
 }
 
-std::optional<SeccompProgram> read_cached(const std::filesystem::path& file, unsigned int flags) {
+uint32_t cache_crc(std::string_view key, std::string_view insns) {
+    uLong c = ::crc32(0L, Z_NULL, 0);
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(key.data()), static_cast<uInt>(key.size()));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(insns.data()), static_cast<uInt>(insns.size()));
+    return static_cast<uint32_t>(c);
+}
+
+std::optional<SeccompProgram> read_cached(const std::filesystem::path& file, std::string_view key,
+                                          unsigned int flags) {
     auto text = fs::read_file(file);
     if (!text || text->size() < sizeof(CacheHeader)) {
         return std::nullopt;
@@ -245,27 +266,30 @@ std::optional<SeccompProgram> read_cached(const std::filesystem::path& file, uns
     std::memcpy(&h, text->data(), sizeof h);
     size_t body = text->size() - sizeof h;
     if (std::memcmp(h.magic, cache_magic, sizeof h.magic) != 0 || h.flags != flags ||
-        h.count == 0 || h.count > BPF_MAXINSNS || body != h.count * sizeof(sock_filter)) {
+        h.count == 0 || h.count > BPF_MAXINSNS || h.key_size != key.size() ||
+        body != key.size() + h.count * sizeof(sock_filter) ||
+        std::string_view(*text).substr(sizeof h, key.size()) != key) {
         return std::nullopt;
     }
     SeccompProgram p;
     p.flags = flags;
     p.insns.resize(h.count);
-    std::memcpy(p.insns.data(), text->data() + sizeof h, body);
-    if (Digest::of(insn_bytes(p.insns)).hex() != std::string_view(h.checksum, sizeof h.checksum)) {
+    std::memcpy(p.insns.data(), text->data() + sizeof h + key.size(), h.count * sizeof(sock_filter));
+    if (cache_crc(key, insn_bytes(p.insns)) != h.crc) {
         return std::nullopt;
     }
     return p;
 }
 
-void write_cached(const std::filesystem::path& file, const SeccompProgram& p) {
+void write_cached(const std::filesystem::path& file, std::string_view key, const SeccompProgram& p) {
     CacheHeader h{};
     std::memcpy(h.magic, cache_magic, sizeof h.magic);
     h.flags = p.flags;
     h.count = static_cast<uint32_t>(p.insns.size());
-    auto sum = Digest::of(insn_bytes(p.insns));
-    std::memcpy(h.checksum, sum.hex().data(), sizeof h.checksum);
+    h.key_size = static_cast<uint32_t>(key.size());
+    h.crc = cache_crc(key, insn_bytes(p.insns));
     std::string data(reinterpret_cast<const char*>(&h), sizeof h);
+    data.append(key);
     data.append(insn_bytes(p.insns));
     // Regenerated on demand: atomic, no fsync.
     auto ignored = fs::write_atomic(file, data, 0600, fs::Durability::process_crash);
@@ -288,9 +312,11 @@ bool cache_dir_trusted(const std::filesystem::path& dir) {
 Result<SeccompProgram> compile_seccomp(const Seccomp& spec, const std::filesystem::path& cache_dir) {
     const unsigned int flags = load_flags(spec);
     std::filesystem::path file;
+    std::string key;
     if (!cache_dir.empty() && cache_dir_trusted(cache_dir)) {
-        file = cache_dir / (cache_key(spec) + ".bpf");
-        if (auto cached = read_cached(file, flags)) {
+        key = cache_key(spec);
+        file = cache_dir / cache_name(key);
+        if (auto cached = read_cached(file, key, flags)) {
             return std::move(*cached);
         }
     }
@@ -322,7 +348,7 @@ Result<SeccompProgram> compile_seccomp(const Seccomp& spec, const std::filesyste
         return Error::from_errno(err, "seccomp: read exported filter");
     }
     if (!file.empty()) {
-        write_cached(file, p);
+        write_cached(file, key, p);
     }
     return p;
 }

@@ -33,10 +33,11 @@ struct SeccompProgram {
 
 /// The program of `spec`. Compiling the default profile with libseccomp costs
 /// milliseconds per container, so when `cache_dir` is not empty the program is
-/// kept there (a root-only directory under the runtime root), named by the
-/// sha256 of the spec, the libseccomp version and the kernel, and read back by
-/// later calls. A cache file that does not verify (size, checksum) is ignored
-/// and rewritten; failing to write one is not an error.
+/// kept there (a root-only directory under the runtime root) with its key (the
+/// spec, the libseccomp version and the kernel; the file is named by a hash of
+/// it) and read back by later calls that have the same key. A cache file that
+/// does not verify (its key, size, CRC-32) is ignored and rewritten; failing
+/// to write one is not an error.
 Result<SeccompProgram> compile_seccomp(const Seccomp& spec,
                                        const std::filesystem::path& cache_dir = {});
 

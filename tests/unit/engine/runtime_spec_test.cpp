@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
 #include <sys/mount.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "engine/runtime/internal/seccomp.hpp"
@@ -138,6 +143,80 @@ TEST_CASE("the default profile builds with libseccomp", "[engine][runtime]") {
     auto err = rt::detail::build_seccomp(bad);
     REQUIRE(!err);
     CHECK(err.error().code() == berth::Errc::invalid_argument);
+}
+
+TEST_CASE("compiled seccomp programs are cached by their whole key", "[engine][runtime]") {
+    auto s = rt::parse_seccomp(rt::default_spec()["linux"]["seccomp"]);
+    REQUIRE(s);
+    char tmpl[] = "/tmp/berth-seccomp-cache-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    std::filesystem::path dir = std::filesystem::path(tmpl) / "cache";
+    struct Cleanup {
+        std::filesystem::path root;
+        ~Cleanup() { std::filesystem::remove_all(root); }
+    } cleanup{tmpl};
+    auto fresh = rt::detail::compile_seccomp(*s);
+    REQUIRE(fresh);
+    auto first = rt::detail::compile_seccomp(*s, dir);
+    REQUIRE(first);
+    auto files = [&] {
+        std::vector<std::filesystem::path> out;
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            out.push_back(e.path());
+        }
+        return out;
+    };
+    auto same = [](const rt::detail::SeccompProgram& a, const rt::detail::SeccompProgram& b) {
+        return a.flags == b.flags && a.insns.size() == b.insns.size() &&
+               std::memcmp(a.insns.data(), b.insns.data(), a.insns.size() * sizeof(sock_filter)) ==
+                   0;
+    };
+    CHECK(same(*first, *fresh));
+    REQUIRE(files().size() == 1);
+    auto file = files().front();
+    auto read = [](const std::filesystem::path& f) {
+        std::ifstream in(f, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    auto write = [](const std::filesystem::path& f, const std::string& data) {
+        std::ofstream(f, std::ios::binary | std::ios::trunc) << data;
+    };
+    const std::string good = read(file);
+
+    // A hit: the file is used as it is (a planted program with a matching key
+    // and CRC would be loaded, so the key must be the whole profile).
+    auto second = rt::detail::compile_seccomp(*s, dir);
+    REQUIRE(second);
+    CHECK(same(*second, *fresh));
+    CHECK(read(file) == good);
+
+    // A flipped instruction bit fails the CRC: recompiled and rewritten.
+    std::string bad = good;
+    bad[bad.size() - 3] = static_cast<char>(bad[bad.size() - 3] ^ 0x10);
+    write(file, bad);
+    auto third = rt::detail::compile_seccomp(*s, dir);
+    REQUIRE(third);
+    CHECK(same(*third, *fresh));
+    CHECK(read(file) == good);
+
+    // Another profile's file under this name (a name collision) is not used.
+    rt::Seccomp other = *s;
+    other.default_action = "SCMP_ACT_KILL_PROCESS";
+    auto other_prog = rt::detail::compile_seccomp(other, dir);
+    REQUIRE(other_prog);
+    CHECK_FALSE(same(*other_prog, *fresh));
+    REQUIRE(files().size() == 2);
+    std::string other_file;
+    for (const auto& f : files()) {
+        if (f != file) {
+            other_file = read(f);
+        }
+    }
+    write(file, other_file);
+    auto fourth = rt::detail::compile_seccomp(*s, dir);
+    REQUIRE(fourth);
+    CHECK(same(*fourth, *fresh));
+    CHECK(read(file) == good);
 }
 
 TEST_CASE("spec parsing rejects bad fields and names them", "[engine][runtime]") {

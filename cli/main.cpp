@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <iostream>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -149,5 +151,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "berth: internal error\n");
         return exit_engine_error;
     }
-    return ctx.exit_code;
+    // Every command has finished its work (its own scopes released what they
+    // held); what is left is freeing the command tree and the heap, page by
+    // page (about 6% of a `run --rm`'s page faults). Output is flushed, then
+    // the process ends without the destructors.
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    ::_exit(ctx.exit_code);
 }

@@ -466,7 +466,8 @@ Result<void> Supervisor::start_container() {
         }
     }
     auto started = record_.config.runtime.empty()
-                       ? runtime::run(store_->dir(id_) / "bundle", id_, stdio, runtime_options())
+                       ? runtime::run(store_->dir(id_) / "bundle", config_, id_, stdio,
+                                      runtime_options())
                        : run_external(stdio);
     if (!started) {
         out_r_.reset();

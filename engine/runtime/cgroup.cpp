@@ -214,36 +214,65 @@ stdfs::path first_dir_with(const std::vector<stdfs::path>& dirs, std::string_vie
 }  // namespace
 
 std::vector<V1Hierarchy> v1_hierarchies(bool any_root) {
+    // Read at every container start: plain string_view splitting, no streams.
     std::vector<V1Hierarchy> out;
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
+    auto text = fs::read_file("/proc/self/mountinfo");
+    if (!text) {
+        return out;
+    }
+    auto words = [](std::string_view s, size_t n) {
+        std::vector<std::string_view> w;
+        size_t i = 0;
+        while (w.size() < n) {
+            while (i < s.size() && s[i] == ' ') {
+                ++i;
+            }
+            if (i >= s.size()) {
+                break;
+            }
+            size_t j = s.find(' ', i);
+            j = j == std::string_view::npos ? s.size() : j;
+            w.push_back(s.substr(i, j - i));
+            i = j;
+        }
+        return w;
+    };
+    std::string_view all(*text);
+    while (!all.empty()) {
+        size_t nl = all.find('\n');
+        std::string_view line = all.substr(0, nl);
+        all = nl == std::string_view::npos ? std::string_view{} : all.substr(nl + 1);
         // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
         auto sep = line.find(" - ");
-        if (sep == std::string::npos) {
+        if (sep == std::string_view::npos) {
             continue;
         }
-        std::istringstream head(line.substr(0, sep));
-        std::string id, parent, dev, root, mp;
-        head >> id >> parent >> dev >> root >> mp;
-        std::istringstream tail(line.substr(sep + 3));
-        std::string fstype, source, super;
-        tail >> fstype >> source >> super;
-        if (fstype != "cgroup" || (root != "/" && !any_root)) {
+        auto head = words(line.substr(0, sep), 5);
+        auto tail = words(line.substr(sep + 3), 3);
+        if (head.size() < 5 || tail.size() < 3) {
+            continue;
+        }
+        std::string_view root = head[3];
+        if (tail[0] != "cgroup" || (root != "/" && !any_root)) {
             continue;
         }
         std::string ctrls;
-        std::istringstream opts(super);
-        std::string o;
-        while (std::getline(opts, o, ',')) {
-            if (o == "rw" || o == "ro" || o.rfind("release_agent", 0) == 0 ||
+        std::string_view super = tail[2];
+        while (!super.empty()) {
+            size_t comma = super.find(',');
+            std::string_view o = super.substr(0, comma);
+            super = comma == std::string_view::npos ? std::string_view{} : super.substr(comma + 1);
+            if (o.empty() || o == "rw" || o == "ro" || o.rfind("release_agent", 0) == 0 ||
                 o == "clone_children" || o == "noprefix" || o == "xattr" || o == "cpuset_v2_mode") {
                 continue;
             }
-            ctrls += (ctrls.empty() ? "" : ",") + o;
+            if (!ctrls.empty()) {
+                ctrls += ',';
+            }
+            ctrls += o;
         }
         if (!ctrls.empty()) {
-            out.push_back({mp, ctrls});
+            out.push_back({std::string(head[4]), ctrls});
         }
     }
     return out;

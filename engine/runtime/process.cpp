@@ -629,7 +629,12 @@ Result<Started> run(const stdfs::path& bundle, const std::string& id, const Stdi
     if (!config) {
         return std::move(config).error().wrap(fmt::format("run container {}", id));
     }
-    auto spec = parse_spec(*config);
+    return run(bundle, *config, id, stdio, options);
+}
+
+Result<Started> run(const stdfs::path& bundle, const nlohmann::json& config, const std::string& id,
+                    const Stdio& stdio, const Options& options) {
+    auto spec = parse_spec(config);
     if (!spec) {
         return std::move(spec).error().wrap(fmt::format("run container {}", id));
     }

@@ -62,6 +62,10 @@ struct Options {
 /// cgroup, no process).
 Result<Started> run(const std::filesystem::path& bundle, const std::string& id, const Stdio& stdio,
                     const Options& options = {});
+/// The same with the bundle's config.json already read (a caller that holds
+/// it, such as the supervisor, saves reading and parsing it again).
+Result<Started> run(const std::filesystem::path& bundle, const nlohmann::json& config,
+                    const std::string& id, const Stdio& stdio, const Options& options = {});
 
 /// Starts `process` (an OCI "process" object) inside the running container whose
 /// init is `init_pid`: joins its namespaces (user, mnt, pid, net, ipc, uts,

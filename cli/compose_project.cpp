@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/compose_project.hpp"
 
+#include <cstdint>
+#include <filesystem>
 #include <string_view>
+#include <system_error>
+
+#include "common/heap_tuning.hpp"
 
 extern char** environ;
 
@@ -39,6 +44,17 @@ compose::LoadOptions load_options(const ProjectFlags& f) {
             lo.environment.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
         }
     }
+    // A large project is loaded with huge-page malloc (common/heap_tuning.hpp):
+    // nothing has happened yet that a re-executed process would repeat.
+    lo.before_parse = [](const std::vector<std::filesystem::path>& files) {
+        uint64_t total = 0;
+        for (const auto& file : files) {
+            std::error_code ec;
+            auto size = std::filesystem::file_size(file, ec);
+            total += ec ? 0 : static_cast<uint64_t>(size);
+        }
+        heap::reexec_for_large_input(total);
+    };
     return lo;
 }
 

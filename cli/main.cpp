@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/container_support.hpp"
+#include "common/heap_tuning.hpp"
 #include "common/log.hpp"
 
 namespace berth::cli {
@@ -100,6 +101,7 @@ void define_commands(CLI::App& app, Context& ctx, std::string_view word) {
 
 int main(int argc, char** argv) {
     using namespace berth::cli;
+    berth::heap::init(argc, argv);
     // A closed pipe (berth ps | head) must give EPIPE, not kill the CLI.
     ::signal(SIGPIPE, SIG_IGN);
 

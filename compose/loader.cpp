@@ -918,6 +918,9 @@ Result<Project> load_project(const LoadOptions& options) {
         }
     }
     fs::path pdir = project_dir ? *project_dir : files.front().parent_path();
+    if (options.before_parse) {
+        options.before_parse(files);
+    }
 
     Loader loader(options, env, wd, home);
     auto model = loader.load_model(files, pdir, {});

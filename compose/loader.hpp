@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ struct LoadOptions {
     bool normalize = true;    ///< false: `--no-normalize` (no implicit defaults)
     bool resolve_paths = true;
     bool consistency = true;  ///< check references (networks, volumes, depends_on, ...)
+    /// Called with the project's top-level compose files once they are known
+    /// and before any is read (the CLI uses it to size its heap).
+    std::function<void(const std::vector<std::filesystem::path>&)> before_parse;
 };
 
 /// Loads a compose project: YAML (with line/column), interpolation, merge of

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/fs.hpp"
+#include "common/heap_tuning.hpp"
 #include "common/json_file.hpp"
 #include "common/log.hpp"
 #include "common/scope_exit.hpp"
@@ -1234,7 +1235,9 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
     }
     UniqueFd status_r(p[0]);
     UniqueFd status_w(p[1]);
-    if (is_multithreaded()) {
+    // A process running with huge-page malloc (common/heap_tuning.hpp) starts
+    // supervisors by exec as well, so that none inherits those settings.
+    if (is_multithreaded() || heap::tuned()) {
         // posix_spawn (vfork-like: the page tables of this large, threaded
         // process are not copied, which cost about 1 ms per supervisor): a
         // new session, the inherited fds without CLOEXEC (a dup2 onto itself

@@ -225,7 +225,9 @@ struct BlobWriter::Impl {
     Sha256 sha;
     int64_t written = 0;
     bool done = false;
+    bool verified = false;
     bool created = false;
+    std::string digest;
     ~Impl() {
         if (!done && !tmp.empty()) {
             ::unlink(tmp.c_str());
@@ -264,11 +266,24 @@ bool BlobWriter::created() const noexcept {
 }
 
 Result<Digest> BlobWriter::commit(const std::string& expected, int64_t expected_size) {
-    if (impl_->done) {
+    auto got = verify(expected, expected_size);
+    if (!got) {
+        return got;
+    }
+    if (auto r = publish(true); !r) {
+        return std::move(r).error();
+    }
+    return got;
+}
+
+Result<Digest> BlobWriter::verify(const std::string& expected, int64_t expected_size) {
+    if (impl_->done || impl_->verified) {
         return Error(Errc::failed_precondition, "blob already committed");
     }
-    impl_->done = true;
-    auto unlink_tmp = [this] { ::unlink(impl_->tmp.c_str()); };
+    auto unlink_tmp = [this] {
+        impl_->done = true;
+        ::unlink(impl_->tmp.c_str());
+    };
     Digest got = impl_->sha.finish();
     if (expected_size >= 0 && impl_->written != expected_size) {
         unlink_tmp();
@@ -283,32 +298,55 @@ Result<Digest> BlobWriter::commit(const std::string& expected, int64_t expected_
                      fmt::format("blob {}: digest mismatch: content hashes to {}", expected,
                                  got.str()));
     }
-    if (::fsync(impl_->fd.get()) != 0) {
+    impl_->verified = true;
+    impl_->digest = got.str();
+    // Start writing the verified content out (publish's sync, or the batch's,
+    // then waits for less).
+    ::sync_file_range(impl_->fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+    return got;
+}
+
+Result<void> BlobWriter::publish(bool durable) {
+    if (impl_->done || !impl_->verified) {
+        return Error(Errc::failed_precondition, "blob not verified or already committed");
+    }
+    impl_->done = true;
+    auto unlink_tmp = [this] { ::unlink(impl_->tmp.c_str()); };
+    auto got = Digest::parse(impl_->digest);
+    if (durable && ::fsync(impl_->fd.get()) != 0) {
         int err = errno;
         unlink_tmp();
-        return Error::from_errno(err, fmt::format("sync blob {}", got.str()));
+        return Error::from_errno(err, fmt::format("sync blob {}", impl_->digest));
     }
-    impl_->fd.reset();
     if (failpoint("images_blob_commit")) {
         unlink_tmp();
         return Error(Errc::internal, "failpoint images_blob_commit");
     }
-    auto final_path = impl_->blobs / std::string(got.hex());
+    auto final_path = impl_->blobs / std::string(got->hex());
     // An existing copy is replaced by the verified one (it may have rotted).
     struct stat existing {};
     bool existed = ::stat(final_path.c_str(), &existing) == 0;
     if (::rename(impl_->tmp.c_str(), final_path.c_str()) != 0) {
         int err = errno;
         unlink_tmp();
-        return Error::from_errno(err, fmt::format("store blob {}", got.str()));
+        return Error::from_errno(err, fmt::format("store blob {}", impl_->digest));
     }
+    // The lock (the open descriptor) is held until the rename: another
+    // process's open() removes only temp files nobody holds.
+    impl_->fd.reset();
     impl_->created = !existed;
-    int dfd = ::open(impl_->blobs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
+    if (durable) {
+        int dfd = ::open(impl_->blobs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
     }
-    return got;
+    return {};
+}
+
+const std::filesystem::path& BlobWriter::temp_path() const noexcept {
+    return impl_->tmp;
 }
 
 // ---------------------------------------------------------------- ImageStore
@@ -613,9 +651,22 @@ Result<std::vector<HistoryEntry>> ImageStore::history(std::string_view ref) {
 
 Result<int64_t> ImageStore::ensure_snapshot(const std::string& chain, const std::string& parent,
                                             const std::string& diff_id, const std::string& blob) {
-    auto dir = snapshot_dir(paths_, chain);
+    auto pending = prepare_snapshot(chain, parent, diff_id, blob, blob_path(blob));
+    if (!pending) {
+        return std::move(pending).error();
+    }
+    return publish_snapshot(**pending, true);
+}
+
+Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapshot(
+    const std::string& chain, const std::string& parent, const std::string& diff_id,
+    const std::string& blob, const stdfs::path& blob_file) {
+    auto pending = std::make_unique<PendingSnapshot>();
+    pending->dir = snapshot_dir(paths_, chain);
+    pending->blob = blob;
     if (auto size = snapshot_size(paths_, chain); size) {
-        return *size;
+        pending->size = *size;
+        return pending;
     }
     auto tmp = fs::TempDir::create(temp_dir(paths_), "unpack-");
     if (!tmp) {
@@ -634,7 +685,7 @@ Result<int64_t> ImageStore::ensure_snapshot(const std::string& chain, const std:
     if (!root) {
         return std::move(root).error();
     }
-    auto blob_fd = fs::open(blob_path(blob), O_RDONLY);
+    auto blob_fd = fs::open(blob_file, O_RDONLY);
     if (!blob_fd) {
         return std::move(blob_fd).error().wrap(fmt::format("layer {}", blob));
     }
@@ -648,31 +699,72 @@ Result<int64_t> ImageStore::ensure_snapshot(const std::string& chain, const std:
                                  "uncompressed content hashes to {}",
                                  blob, diff_id, stats->diff_id));
     }
-    if (::syncfs(root->get()) != 0) {
-        int err = errno;
-        return Error::from_errno(err, fmt::format("sync layer {}", blob));
-    }
     json meta{{"schema_version", 1}, {"chain_id", chain},  {"parent", parent},
               {"diff_id", diff_id},  {"blob", blob},        {"size", stats->size},
               {"entries", stats->entries}};
-    if (auto r = write_json(tmp->path() / "meta.json", meta, 1); !r) {
+    // Made durable with the layer's files, before the rename (publish_snapshot).
+    if (auto r = write_json(tmp->path() / "meta.json", meta, 1, 0644,
+                            fs::Durability::process_crash);
+        !r) {
         return std::move(r).error().wrap(fmt::format("layer {}", blob));
+    }
+    log::engine().debug("unpacked layer {} ({} entries) into {}", blob, stats->entries,
+                        tmp->path().native());
+    pending->size = stats->size;
+    pending->lock = std::move(*held);
+    pending->tmp.emplace(std::move(*tmp));
+    return pending;
+}
+
+Result<int64_t> ImageStore::publish_snapshot(PendingSnapshot& pending, bool durable) {
+    if (!pending.tmp) {
+        return pending.size;
+    }
+    if (durable) {
+        if (auto r = sync(); !r) {
+            return std::move(r).error().wrap(fmt::format("layer {}", pending.blob));
+        }
     }
     if (failpoint("images_snapshot_rename")) {
         return Error(Errc::internal, "failpoint images_snapshot_rename");
     }
-    if (::rename(tmp->path().c_str(), dir.c_str()) != 0) {
+    if (::rename(pending.tmp->path().c_str(), pending.dir.c_str()) != 0) {
         int err = errno;
         if (err != ENOTEMPTY && err != EEXIST) {
-            return Error::from_errno(err, fmt::format("store snapshot {}", dir.native()));
+            return Error::from_errno(err, fmt::format("store snapshot {}", pending.dir.native()));
         }
         // Another process unpacked the same chain first; ours is removed.
     } else {
-        (void)tmp->release();
+        (void)pending.tmp->release();
     }
-    log::engine().debug("unpacked layer {} ({} entries) to {}", blob, stats->entries,
-                        dir.native());
-    return stats->size;
+    pending.tmp.reset();
+    pending.lock.reset();
+    if (durable) {
+        sync_dirs();
+    }
+    return pending.size;
+}
+
+Result<void> ImageStore::sync() const {
+    auto root = fs::open(paths_.snapshots(), O_RDONLY | O_DIRECTORY);
+    if (!root) {
+        return std::move(root).error();
+    }
+    if (::syncfs(root->get()) != 0) {
+        int err = errno;
+        return Error::from_errno(err, fmt::format("sync {}", paths_.snapshots().native()));
+    }
+    return {};
+}
+
+void ImageStore::sync_dirs() const {
+    for (const auto& d : {blobs_dir(paths_), paths_.snapshots()}) {
+        int dfd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
+    }
 }
 
 Result<Image> ImageStore::commit_image(const std::string& manifest_digest,

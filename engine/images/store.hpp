@@ -35,12 +35,14 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/digest.hpp"
+#include "common/fs.hpp"
 #include "common/paths.hpp"
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -125,7 +127,19 @@ public:
     /// Finishes the blob. When `expected` is non-empty the content must hash to
     /// it (Errc::invalid_argument "digest mismatch ..." otherwise, and nothing
     /// is stored); when `expected_size` >= 0 the size must match too.
+    /// verify() then publish(true).
     Result<Digest> commit(const std::string& expected = {}, int64_t expected_size = -1);
+
+    /// The first half of commit(): checks the size and digest and keeps the
+    /// verified content in its temp file (temp_path(), still locked against
+    /// removal by other processes), not yet visible in the store.
+    Result<Digest> verify(const std::string& expected = {}, int64_t expected_size = -1);
+    /// The second half: renames the verified temp file into place. With
+    /// `durable`, the data and the directory entry are synced first and after;
+    /// without, the caller has made the data durable already (one syncfs for a
+    /// batch, ImageStore::sync) and calls ImageStore::sync_dirs afterwards.
+    Result<void> publish(bool durable);
+    [[nodiscard]] const std::filesystem::path& temp_path() const noexcept;
 
 private:
     friend class ImageStore;
@@ -201,6 +215,29 @@ public:
                                                   const std::string& parent,
                                                   const std::string& diff_id,
                                                   const std::string& blob);
+
+    /// ensure_snapshot in two halves, for a batch made durable at once (a
+    /// pull: every layer unpacked, one ImageStore::sync, then each published):
+    /// prepare_snapshot unpacks the layer read from `blob_file` (the stored
+    /// blob `blob`, or its verified temp file) into a locked temp dir, checks
+    /// its diff id and writes its metadata, without syncing; publish_snapshot
+    /// renames it into place (syncing first when `durable`). A snapshot that
+    /// exists already comes back as a pending one with nothing to publish.
+    struct PendingSnapshot {
+        std::optional<fs::TempDir> tmp;  ///< empty: the snapshot existed already
+        UniqueFd lock;                   ///< keeps other processes from removing tmp
+        std::filesystem::path dir;
+        std::string blob;
+        int64_t size = 0;
+    };
+    [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
+        const std::string& chain, const std::string& parent, const std::string& diff_id,
+        const std::string& blob, const std::filesystem::path& blob_file);
+    [[nodiscard]] Result<int64_t> publish_snapshot(PendingSnapshot& pending, bool durable);
+    /// syncfs() of the store's file system: everything written so far is durable.
+    [[nodiscard]] Result<void> sync() const;
+    /// fsync() of the blob and snapshot directories (after publishing a batch).
+    void sync_dirs() const;
 
     [[nodiscard]] const Paths& paths() const noexcept { return paths_; }
     [[nodiscard]] const StoreOptions& options() const noexcept { return options_; }

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/fs.hpp"
@@ -709,6 +711,60 @@ Result<Challenge> parse_challenge(std::string_view h) {
     return c;
 }
 
+namespace {
+
+/// Syncs the store's file system on a thread of its own whenever kicked,
+/// while a pull goes on downloading and unpacking: the batch's final, blocking
+/// sync then finds most of the data written already (the disk works while the
+/// workers decompress). A sync that fails here is not reported: the final one
+/// is the barrier and reports.
+class BackgroundSync {
+public:
+    explicit BackgroundSync(const ImageStore& store) : store_(store), thread_([this] { run(); }) {}
+    ~BackgroundSync() {
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    BackgroundSync(const BackgroundSync&) = delete;
+    BackgroundSync& operator=(const BackgroundSync&) = delete;
+
+    void kick() {
+        {
+            std::lock_guard lk(mu_);
+            pending_ = true;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void run() {
+        std::unique_lock lk(mu_);
+        while (true) {
+            cv_.wait(lk, [this] { return pending_ || stop_; });
+            if (stop_) {
+                return;
+            }
+            pending_ = false;
+            lk.unlock();
+            (void)store_.sync();
+            lk.lock();
+        }
+    }
+
+    const ImageStore& store_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool pending_ = false;
+    bool stop_ = false;
+    std::thread thread_;  // last: starts once the members above exist
+};
+
+}  // namespace
+
 Result<PullResult> pull(ImageStore& store, std::string_view text, const RegistryOptions& o) {
     auto ref = parse_reference(text);
     if (!ref) {
@@ -807,6 +863,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     // snapshots made from them. A failure drops the temp files and dirs.
     std::vector<std::optional<BlobWriter>> pending_blobs(todo.size());
     std::vector<std::unique_ptr<ImageStore::PendingSnapshot>> pending_snaps(todo.size());
+    std::optional<BackgroundSync> writeback;
     auto worker = [&] {
         Client wc(ref->registry_host(), ref->path, pull_scopes(*ref), o, auth);
         while (true) {
@@ -840,6 +897,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
                 return;
             }
             sink.emit({Progress::Kind::downloaded, id, d.size, d.size});
+            writeback->kick();
             std::unique_ptr<ImageStore::PendingSnapshot> snap;
             if (auto it = layer_index.find(d.digest); it != layer_index.end()) {
                 const auto li = it->second;
@@ -855,6 +913,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
                     return;
                 }
                 snap = std::move(*unpacked);
+                writeback->kick();
             }
             std::lock_guard lk(err_mu);
             pending_blobs[i].emplace(std::move(*r));
@@ -863,6 +922,9 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     };
     size_t nthreads = std::min<size_t>(std::max(1, o.parallel), todo.size());
     std::vector<std::thread> threads;
+    if (!todo.empty()) {
+        writeback.emplace(store);
+    }
     for (size_t i = 1; i < nthreads; ++i) {
         threads.emplace_back(worker);
     }
@@ -872,6 +934,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     for (auto& t : threads) {
         t.join();
     }
+    writeback.reset();
     if (first_error) {
         return *first_error;
     }

@@ -209,7 +209,8 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
     in.host_network = net->host;
     in.init_binary = init_binary_path();
     in.external_runtime = !record.config.runtime.empty();
-    in.base_spec = runtime::default_spec();
+    // The profile comes from seccomp_for_caps for the container's capabilities.
+    in.base_spec = runtime::default_spec(false);
     in.seccomp_for_caps = [](const std::vector<std::string>& caps) {
         return runtime::seccomp_for_caps(caps);
     };

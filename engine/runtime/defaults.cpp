@@ -96,7 +96,7 @@ json seccomp_for_caps(const std::vector<std::string>& caps) {
     return profile;
 }
 
-json default_spec() {
+json default_spec(bool with_seccomp) {
     const json& d = docker_defaults();
     json caps = d["capabilities"];
     json spec;
@@ -130,14 +130,15 @@ json default_spec() {
         }
         ::globfree(&g);
     }
-    std::vector<std::string> cap_list = caps.get<std::vector<std::string>>();
     spec["linux"] = {
         {"namespaces", namespaces},
         {"maskedPaths", masked},
         {"readonlyPaths", d["readonlyPaths"]},
         {"resources", {{"devices", d["devicesCgroup"]}}},
-        {"seccomp", seccomp_for_caps(cap_list)},
     };
+    if (with_seccomp) {
+        spec["linux"]["seccomp"] = seccomp_for_caps(caps.get<std::vector<std::string>>());
+    }
     return spec;
 }
 

@@ -105,8 +105,11 @@ Result<std::vector<pid_t>> pids(const nlohmann::json& config);
 /// paths, default mounts and devices, the device cgroup allow-list, the default
 /// seccomp profile, namespaces. Loaded from the frozen data files in
 /// engine/runtime/ (RELIABILITY.md section 1). The caller fills in process,
-/// root, hostname, extra mounts, resources and annotations.
-nlohmann::json default_spec();
+/// root, hostname, extra mounts, resources and annotations. Without
+/// `with_seccomp` the spec has no linux.seccomp (for a caller that computes the
+/// profile for the container's own capabilities, seccomp_for_caps, rather than
+/// build the default set's first and replace it).
+nlohmann::json default_spec(bool with_seccomp = true);
 
 /// The default seccomp profile (OCI linux.seccomp form) for a container whose
 /// capability set is `caps` ("CAP_SYS_ADMIN" or "SYS_ADMIN"): moby's

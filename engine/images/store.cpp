@@ -300,9 +300,6 @@ Result<Digest> BlobWriter::verify(const std::string& expected, int64_t expected_
     }
     impl_->verified = true;
     impl_->digest = got.str();
-    // Start writing the verified content out (publish's sync, or the batch's,
-    // then waits for less).
-    ::sync_file_range(impl_->fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     return got;
 }
 

@@ -50,8 +50,11 @@ enum class WhiteoutKind { none, whiteout, opaque, meta };
 class LayerStream {
 public:
     /// `fd` is read from its current offset. `name` appears in errors.
+    /// `gzip_check` false skips gzip's CRC-32 and length check, for a caller
+    /// that verifies the uncompressed sha256 itself (a layer's diff id).
     [[nodiscard]] static Result<std::unique_ptr<LayerStream>> open(UniqueFd fd, uint64_t max_bytes,
-                                                                   std::string name);
+                                                                   std::string name,
+                                                                   bool gzip_check = true);
     virtual ~LayerStream() = default;
     /// The next uncompressed chunk; empty at the end of the stream.
     [[nodiscard]] virtual Result<std::string_view> next() = 0;
@@ -71,8 +74,11 @@ struct UnpackStats {
 /// Unpacks the archive read from `blob_fd` into the empty directory `root_fd`.
 /// `name` (the layer digest) is used in errors. Errc::invalid_argument for a
 /// corrupt or hostile archive, from_errno classes for I/O (ENOSPC included).
+/// `gzip_check` as for LayerStream::open: false only when the caller compares
+/// the returned diff id with the one it expects.
 [[nodiscard]] Result<UnpackStats> unpack_layer(UniqueFd blob_fd, int root_fd,
-                                               const std::string& name, uint64_t max_bytes);
+                                               const std::string& name, uint64_t max_bytes,
+                                               bool gzip_check = true);
 
 /// The default max_layer_bytes: BERTH_MAX_LAYER_BYTES or 32 GiB.
 [[nodiscard]] uint64_t default_max_layer_bytes();

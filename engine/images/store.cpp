@@ -658,6 +658,16 @@ Result<int64_t> ImageStore::ensure_snapshot(const std::string& chain, const std:
 Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapshot(
     const std::string& chain, const std::string& parent, const std::string& diff_id,
     const std::string& blob, const stdfs::path& blob_file) {
+    auto blob_fd = fs::open(blob_file, O_RDONLY);
+    if (!blob_fd) {
+        return std::move(blob_fd).error().wrap(fmt::format("layer {}", blob));
+    }
+    return prepare_snapshot(chain, parent, diff_id, blob, std::move(*blob_fd));
+}
+
+Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapshot(
+    const std::string& chain, const std::string& parent, const std::string& diff_id,
+    const std::string& blob, UniqueFd source) {
     auto pending = std::make_unique<PendingSnapshot>();
     pending->dir = snapshot_dir(paths_, chain);
     pending->blob = blob;
@@ -682,11 +692,9 @@ Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapsho
     if (!root) {
         return std::move(root).error();
     }
-    auto blob_fd = fs::open(blob_file, O_RDONLY);
-    if (!blob_fd) {
-        return std::move(blob_fd).error().wrap(fmt::format("layer {}", blob));
-    }
-    auto stats = unpack_layer(std::move(*blob_fd), root->get(), blob, options_.max_layer_bytes);
+    // The diff id is compared below: gzip's own CRC would only repeat it.
+    auto stats = unpack_layer(std::move(source), root->get(), blob, options_.max_layer_bytes,
+                              /*gzip_check=*/false);
     if (!stats) {
         return std::move(stats).error();
     }

@@ -233,6 +233,11 @@ public:
     [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
         const std::string& chain, const std::string& parent, const std::string& diff_id,
         const std::string& blob, const std::filesystem::path& blob_file);
+    /// The same, reading the layer from `source` (a pipe that a pull feeds
+    /// while the blob downloads). Drains nothing: the caller checks the blob.
+    [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
+        const std::string& chain, const std::string& parent, const std::string& diff_id,
+        const std::string& blob, UniqueFd source);
     [[nodiscard]] Result<int64_t> publish_snapshot(PendingSnapshot& pending, bool durable);
     /// syncfs() of the store's file system: everything written so far is durable.
     [[nodiscard]] Result<void> sync() const;

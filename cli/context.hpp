@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/paths.hpp"
 #include "common/result.hpp"
@@ -22,6 +23,9 @@ struct Context {
     bool debug = false;
     /// The exit code the process ends with; commands set it.
     int exit_code = 0;
+    /// The command word of this invocation (main's command_word), empty when
+    /// there is none: a group may leave out the options of its other commands.
+    std::string_view word;
 
     [[nodiscard]] Paths paths() const { return Paths::from(root_opt, run_root_opt); }
 };

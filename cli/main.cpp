@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     // Command groups, in `berth --help` order. Building the whole tree of
     // commands and options costs about 3 ms, a sizeable part of a `run --rm`:
     // when the command word names a group, only that group is built.
-    define_commands(app, ctx, command_word(argc, argv));
+    ctx.word = command_word(argc, argv);
+    define_commands(app, ctx, ctx.word);
 
     // Docker's flags take one value per occurrence (`-v a -v b`); CLI11's vector
     // options would otherwise swallow the image and command that follow.

@@ -232,7 +232,7 @@ Result<StartOutcome> start_container(ContainerStore& store, const ContainerRecor
     if (failpoint("container_start_before_supervisor")) {
         return Error(Errc::internal, "failpoint container_start_before_supervisor");
     }
-    auto reader = launch_supervisor(paths, record.id, attach);
+    auto reader = launch_supervisor(paths, record.id, attach, SupervisorSeed{&record, &*spec});
     if (!reader) {
         return std::move(reader).error();
     }

@@ -133,8 +133,9 @@ using Client = ControlClient;
 /// The supervisor's whole state. One poll loop, single-threaded.
 class Supervisor {
 public:
-    Supervisor(const Paths& paths, std::string id, int status_fd, const AttachFds& attach)
-        : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach) {}
+    Supervisor(const Paths& paths, std::string id, int status_fd, const AttachFds& attach,
+               const SupervisorSeed& seed = {})
+        : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach), seed_(seed) {}
 
     [[noreturn]] void run();
     /// Continues the work of a supervisor that had become berth-monitor:
@@ -170,6 +171,7 @@ private:
     AttachFds attach_;
     std::optional<ContainerStore> store_;
     ContainerRecord record_;
+    SupervisorSeed seed_;  ///< used once, by setup()
     json config_;
     ContainerState state_;
     std::optional<LogWriter> log_;
@@ -359,16 +361,25 @@ Result<void> Supervisor::setup() {
         return std::move(store).error();
     }
     store_.emplace(std::move(*store));
-    auto rec = store_->get(id_);
-    if (!rec) {
-        return std::move(rec).error();
+    if (seed_.record != nullptr) {
+        record_ = *seed_.record;
+    } else {
+        auto rec = store_->get(id_);
+        if (!rec) {
+            return std::move(rec).error();
+        }
+        record_ = std::move(*rec);
     }
-    record_ = std::move(*rec);
-    auto cfg = read_json(store_->dir(id_) / "bundle" / "config.json");
-    if (!cfg) {
-        return std::move(cfg).error();
+    if (seed_.config != nullptr) {
+        config_ = std::move(*seed_.config);  // this process's copy (fork)
+    } else {
+        auto cfg = read_json(store_->dir(id_) / "bundle" / "config.json");
+        if (!cfg) {
+            return std::move(cfg).error();
+        }
+        config_ = std::move(*cfg);
     }
-    config_ = std::move(*cfg);
+    seed_ = {};
     auto prev = store_->state(id_);
     if (prev) {
         state_ = *prev;
@@ -1163,8 +1174,8 @@ void Supervisor::loop() {
 }  // namespace
 
 [[noreturn]] void run_supervisor(const Paths& paths, const std::string& id, int status_fd,
-                                 const AttachFds& attach) {
-    Supervisor sup(paths, id, status_fd, attach);
+                                 const AttachFds& attach, const SupervisorSeed& seed) {
+    Supervisor sup(paths, id, status_fd, attach, seed);
     sup.run();
 }
 
@@ -1227,7 +1238,7 @@ bool is_multithreaded() {
 }  // namespace
 
 Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id,
-                                       const AttachFds& attach) {
+                                       const AttachFds& attach, const SupervisorSeed& seed) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
         int err = errno;
@@ -1316,7 +1327,8 @@ Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id
             _exit(1);
         }
         int sfd = status_w.release();
-        run_supervisor(paths, id, sfd, attach);
+        // Forked: the caller's record and spec are in this process already.
+        run_supervisor(paths, id, sfd, attach, seed);
     }
     status_w.reset();
     int st = 0;

@@ -35,18 +35,30 @@ struct StatusReader {
     std::string buffer;
 };
 
+struct ContainerRecord;
+
+/// What the caller of launch_supervisor already holds: a forked supervisor
+/// starts from these instead of reading and parsing record.json and
+/// bundle/config.json again (an exec'd one reads the files). Both must be
+/// what the files hold. The forked supervisor moves `config` out of its own
+/// copy of the caller's memory; the caller's object is untouched.
+struct SupervisorSeed {
+    const ContainerRecord* record = nullptr;
+    nlohmann::json* config = nullptr;
+};
+
 /// Starts the supervisor of container `id`, whose bundle/config.json is
 /// written. Double fork and setsid: the supervisor is not a child of the
 /// caller and outlives it (F24). The caller must be single-threaded. Returns
 /// the reader of its status pipe; the first event says whether the container
 /// started.
 Result<StatusReader> launch_supervisor(const Paths& paths, const std::string& id,
-                                       const AttachFds& attach);
+                                       const AttachFds& attach, const SupervisorSeed& seed = {});
 
 /// The body of the supervisor process (also reachable as `berth
 /// __supervise` for multi-threaded callers, which must exec). Never returns.
 [[noreturn]] void run_supervisor(const Paths& paths, const std::string& id, int status_fd,
-                                 const AttachFds& attach);
+                                 const AttachFds& attach, const SupervisorSeed& seed = {});
 
 /// The `berth __supervise` entry: called after execve by a launch from a
 /// multi-threaded process. Never returns.

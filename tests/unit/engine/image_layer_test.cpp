@@ -35,14 +35,15 @@ struct Scratch {
         std::ofstream(outside / "sentinel") << "keep";
         ::chmod((outside / "sentinel").c_str(), 0640);
     }
-    berth::Result<UnpackStats> unpack(const std::string& blob, uint64_t max = 1 << 30) {
+    berth::Result<UnpackStats> unpack(const std::string& blob, uint64_t max = 1 << 30,
+                                      bool gzip_check = true) {
         auto p = dir.path() / "blob";
         std::ofstream(p, std::ios::binary | std::ios::trunc) << blob;
         auto fd = berth::fs::open(p, O_RDONLY);
         REQUIRE(fd);
         auto rfd = berth::fs::open(root, O_RDONLY | O_DIRECTORY);
         REQUIRE(rfd);
-        return unpack_layer(std::move(*fd), rfd->get(), "sha256:test", max);
+        return unpack_layer(std::move(*fd), rfd->get(), "sha256:test", max, gzip_check);
     }
     /// The outside dir holds only the untouched sentinel.
     bool outside_intact() const {
@@ -161,6 +162,28 @@ TEST_CASE("layer unpack: gzip and zstd streams check the diff id", "[engine][ima
         auto st = s.unpack(blob);
         REQUIRE(st);
         CHECK(st->diff_id == berth::Digest::of(tar).str());
+        CHECK(berth::fs::read_file(s.root / "a").value() == "hello");
+    }
+}
+
+TEST_CASE("layer unpack: gzip's CRC is checked unless the caller checks the diff id",
+          "[engine][images]") {
+    std::string tar = RawTar().file("a", "hello").finish();
+    auto gz = gzip(tar);
+    gz[gz.size() - 8] = static_cast<char>(gz[gz.size() - 8] ^ 0x5a);  // the CRC-32 trailer
+    {
+        Scratch s;
+        auto r = s.unpack(gz);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message().find("corrupt gzip data") != std::string::npos);
+    }
+    {
+        // The store compares the diff id instead (prepare_snapshot): the
+        // content is intact, so it unpacks and hashes to the tar's digest.
+        Scratch s;
+        auto r = s.unpack(gz, 1 << 30, /*gzip_check=*/false);
+        REQUIRE(r);
+        CHECK(r->diff_id == berth::Digest::of(tar).str());
         CHECK(berth::fs::read_file(s.root / "a").value() == "hello");
     }
 }

@@ -133,11 +133,11 @@ using Client = ControlClient;
 /// The supervisor's whole state. One poll loop, single-threaded.
 class Supervisor {
 public:
-    Supervisor(const Paths& paths, std::string id, int status_fd, const AttachFds& attach,
-               const SupervisorSeed& seed = {})
-        : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach), seed_(seed) {}
+    Supervisor(const Paths& paths, std::string id, int status_fd, const AttachFds& attach)
+        : paths_(paths), id_(std::move(id)), status_fd_(status_fd), attach_(attach) {}
 
-    [[noreturn]] void run();
+    /// `seed`: what a forking caller already holds (SupervisorSeed).
+    [[noreturn]] void run(const SupervisorSeed& seed);
     /// Continues the work of a supervisor that had become berth-monitor:
     /// `h` is the monitor's hand-off (see hand_off()).
     [[noreturn]] void resume(const json& h);
@@ -152,7 +152,7 @@ private:
     void hand_off();
     /// Serves the complete requests in a client's buffer.
     void process_requests(Client& c);
-    Result<void> setup();
+    Result<void> setup(const SupervisorSeed& seed);
     Result<void> start_container();
     void on_exit();
     void finish();
@@ -171,7 +171,6 @@ private:
     AttachFds attach_;
     std::optional<ContainerStore> store_;
     ContainerRecord record_;
-    SupervisorSeed seed_;  ///< used once, by setup()
     json config_;
     ContainerState state_;
     std::optional<LogWriter> log_;
@@ -355,14 +354,14 @@ void Supervisor::save_state() {
     }
 }
 
-Result<void> Supervisor::setup() {
+Result<void> Supervisor::setup(const SupervisorSeed& seed) {
     auto store = ContainerStore::open(paths_);
     if (!store) {
         return std::move(store).error();
     }
     store_.emplace(std::move(*store));
-    if (seed_.record != nullptr) {
-        record_ = *seed_.record;
+    if (seed.record != nullptr) {
+        record_ = *seed.record;
     } else {
         auto rec = store_->get(id_);
         if (!rec) {
@@ -370,8 +369,8 @@ Result<void> Supervisor::setup() {
         }
         record_ = std::move(*rec);
     }
-    if (seed_.config != nullptr) {
-        config_ = std::move(*seed_.config);  // this process's copy (fork)
+    if (seed.config != nullptr) {
+        config_ = std::move(*seed.config);  // this process's copy (fork)
     } else {
         auto cfg = read_json(store_->dir(id_) / "bundle" / "config.json");
         if (!cfg) {
@@ -379,7 +378,6 @@ Result<void> Supervisor::setup() {
         }
         config_ = std::move(*cfg);
     }
-    seed_ = {};
     auto prev = store_->state(id_);
     if (prev) {
         state_ = *prev;
@@ -816,8 +814,8 @@ void Supervisor::exit_now(int code) {
     _exit(code);
 }
 
-void Supervisor::run() {
-    if (auto r = setup(); !r) {
+void Supervisor::run(const SupervisorSeed& seed) {
+    if (auto r = setup(seed); !r) {
         write_line(status_fd_, {{"event", "error"}, {"exit", 125}, {"message", r.error().message()}});
         _exit(1);
     }
@@ -1175,8 +1173,8 @@ void Supervisor::loop() {
 
 [[noreturn]] void run_supervisor(const Paths& paths, const std::string& id, int status_fd,
                                  const AttachFds& attach, const SupervisorSeed& seed) {
-    Supervisor sup(paths, id, status_fd, attach, seed);
-    sup.run();
+    Supervisor sup(paths, id, status_fd, attach);
+    sup.run(seed);
 }
 
 [[noreturn]] void resume_supervisor_main(const Paths& paths, const std::string& handoff) {

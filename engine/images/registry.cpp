@@ -284,17 +284,16 @@ public:
         started_ = false;
     }
 
-    /// True once the current attempt has fed a byte.
-    [[nodiscard]] bool started() const { return started_; }
-
-    /// The end of a verified download that started(): the unpack's result.
-    Result<std::unique_ptr<ImageStore::PendingSnapshot>> finish() {
+    /// The end of a verified download: the unpack's result. A blob that
+    /// streamed nothing (empty) is unpacked from `blob_file` instead.
+    Result<std::unique_ptr<ImageStore::PendingSnapshot>> finish(
+        const std::filesystem::path& blob_file) {
         write_end_.reset();
         if (thread_.joinable()) {
             thread_.join();
         }
         if (!result_) {
-            return Error(Errc::internal, fmt::format("layer {}: no unpack was started", blob_));
+            return store_.prepare_snapshot(chain_, parent_, diff_id_, blob_, blob_file);
         }
         auto r = std::move(*result_);
         result_.reset();
@@ -1015,13 +1014,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
             writeback->kick();
             std::unique_ptr<ImageStore::PendingSnapshot> snap;
             if (tee) {
-                // An empty blob streamed nothing: it is unpacked from its file.
-                const auto k = li->second;
-                auto unpacked = tee->started()
-                                    ? tee->finish()
-                                    : store.prepare_snapshot(
-                                          chains[k], k == 0 ? std::string{} : chains[k - 1],
-                                          diff_ids[k], d.digest, r->temp_path());
+                auto unpacked = tee->finish(r->temp_path());
                 if (!unpacked) {
                     std::lock_guard lk(err_mu);
                     if (!first_error) {

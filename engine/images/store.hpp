@@ -234,7 +234,8 @@ public:
         const std::string& chain, const std::string& parent, const std::string& diff_id,
         const std::string& blob, const std::filesystem::path& blob_file);
     /// The same, reading the layer from `source` (a pipe that a pull feeds
-    /// while the blob downloads). Drains nothing: the caller checks the blob.
+    /// while the blob downloads); `source` is not read when the snapshot
+    /// exists already. The caller verifies the blob itself.
     [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
         const std::string& chain, const std::string& parent, const std::string& diff_id,
         const std::string& blob, UniqueFd source);

@@ -9,6 +9,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -186,6 +187,36 @@ TEST_CASE("layer unpack: gzip's CRC is checked unless the caller checks the diff
         CHECK(r->diff_id == berth::Digest::of(tar).str());
         CHECK(berth::fs::read_file(s.root / "a").value() == "hello");
     }
+}
+
+TEST_CASE("layer unpack: a sparse file keeps its trailing hole and its data",
+          "[engine][images]") {
+    // GNU tar writes the sparse map (the test's tool, not the engine's): 4 KiB
+    // of data, then a hole to 1 MiB. libarchive hands the data blocks only,
+    // so the unpacker must still give the file its full size.
+    auto work = berth::fs::TempDir::create(stdfs::temp_directory_path(), "berth-sparse-");
+    REQUIRE(work);
+    auto src = work->path() / "src";
+    stdfs::create_directory(src);
+    {
+        std::ofstream f(src / "holey", std::ios::binary);
+        f << std::string(4096, 'd');
+    }
+    stdfs::resize_file(src / "holey", 1 << 20);
+    auto tarball = work->path() / "sparse.tar";
+    std::string cmd = "tar --sparse --format=gnu -C '" + src.native() + "' -cf '" +
+                      tarball.native() + "' holey";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in(tarball, std::ios::binary);
+    std::string tar((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Scratch s;
+    auto r = s.unpack(tar);
+    REQUIRE(r);
+    CHECK(stdfs::file_size(s.root / "holey") == (1u << 20));
+    auto text = berth::fs::read_file(s.root / "holey");
+    REQUIRE(text);
+    CHECK(text->substr(0, 4096) == std::string(4096, 'd'));
+    CHECK(text->substr(4096) == std::string((1 << 20) - 4096, '\0'));
 }
 
 TEST_CASE("layer unpack: corrupt and truncated data are clear errors", "[engine][images]") {

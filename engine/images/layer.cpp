@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -16,11 +17,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <cstring>
 #include <fmt/format.h>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 
 #include "common/digest.hpp"
@@ -31,43 +36,86 @@ namespace {
 
 constexpr size_t chunk_size = 256 << 10;
 
-/// A chunk_size buffer, not zeroed, from a small process-wide pool: a layer
-/// stream needs two, and fresh ones for every layer cost a page fault per
+/// chunk_size buffers, not zeroed, from a small process-wide pool: a layer
+/// stream needs a few, and fresh ones for every layer cost a page fault per
 /// 4 KiB each time (a megabyte zeroed per buffer was three quarters of a
-/// pull's page faults).
-class ChunkBuffer {
+/// pull's page faults). New ones are mapped with their pages populated at
+/// once, one system call instead of 64 faults.
+class BufferPool {
 public:
-    ChunkBuffer() {
-        std::lock_guard lk(mu());
-        if (!pool().empty()) {
-            buf_ = std::move(pool().back());
-            pool().pop_back();
+    static char* take() {
+        {
+            std::lock_guard lk(mu());
+            if (!pool().empty()) {
+                char* b = pool().back();
+                pool().pop_back();
+                return b;
+            }
         }
-        if (!buf_) {
-            buf_.reset(new char[chunk_size]);  // NOLINT: deliberately not value-initialised
+        void* p = ::mmap(nullptr, chunk_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED) {
+            throw std::bad_alloc();
         }
+        return static_cast<char*>(p);
     }
-    ~ChunkBuffer() {
+    static void give(char* b) {
         std::lock_guard lk(mu());
-        if (pool().size() < 8) {
-            pool().push_back(std::move(buf_));
+        if (pool().size() < max_kept) {
+            pool().push_back(b);
+            return;
         }
+        ::munmap(b, chunk_size);
     }
-    ChunkBuffer(const ChunkBuffer&) = delete;
-    ChunkBuffer& operator=(const ChunkBuffer&) = delete;
-    char* data() { return buf_.get(); }
-    static constexpr size_t size() { return chunk_size; }
 
 private:
+    // Three parallel layers, each with a channel's four and a stream's one.
+    static constexpr size_t max_kept = 16;
     static std::mutex& mu() {
         static std::mutex m;
         return m;
     }
-    static std::vector<std::unique_ptr<char[]>>& pool() {
-        static std::vector<std::unique_ptr<char[]>> p;
+    static std::vector<char*>& pool() {
+        static std::vector<char*> p;
         return p;
     }
-    std::unique_ptr<char[]> buf_;
+};
+
+/// One buffer of the pool, held for a scope.
+class ChunkBuffer {
+public:
+    ChunkBuffer() : buf_(BufferPool::take()) {}
+    ~ChunkBuffer() { BufferPool::give(buf_); }
+    ChunkBuffer(const ChunkBuffer&) = delete;
+    ChunkBuffer& operator=(const ChunkBuffer&) = delete;
+    char* data() { return buf_; }
+    static constexpr size_t size() { return chunk_size; }
+
+private:
+    char* buf_;
+};
+
+/// Reads a file descriptor in chunks.
+class FdSource final : public ByteSource {
+public:
+    FdSource(UniqueFd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+    Result<std::string_view> read() override {
+        while (true) {
+            ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
+            if (n >= 0) {
+                return std::string_view(buf_.data(), static_cast<size_t>(n));
+            }
+            if (errno != EINTR) {
+                int err = errno;
+                return Error::from_errno(err, fmt::format("read layer {}", name_));
+            }
+        }
+    }
+
+private:
+    UniqueFd fd_;
+    std::string name_;
+    ChunkBuffer buf_;
 };
 
 Error layer_error(const std::string& name, std::string_view why) {
@@ -77,8 +125,9 @@ Error layer_error(const std::string& name, std::string_view why) {
 /// The decompressor behind LayerStream.
 class StreamImpl final : public LayerStream {
 public:
-    StreamImpl(UniqueFd fd, uint64_t max_bytes, std::string name, bool gzip_check)
-        : fd_(std::move(fd)), max_(max_bytes), name_(std::move(name)), gzip_check_(gzip_check) {}
+    StreamImpl(std::unique_ptr<ByteSource> src, uint64_t max_bytes, std::string name,
+               bool gzip_check)
+        : src_(std::move(src)), max_(max_bytes), name_(std::move(name)), gzip_check_(gzip_check) {}
     ~StreamImpl() override {
         if (z_init_) {
             inflateEnd(&z_);
@@ -94,7 +143,7 @@ public:
         if (auto r = fill(); !r) {
             return r;
         }
-        auto avail = in_len_ - in_pos_;
+        auto avail = in_.size() - in_pos_;
         const auto* p = reinterpret_cast<const unsigned char*>(in_.data());
         if (avail >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
             comp_ = Compression::gzip;
@@ -172,23 +221,17 @@ public:
 private:
     /// Makes input available unless at EOF.
     Result<void> fill() {
-        if (in_pos_ < in_len_ || in_eof_) {
+        if (in_pos_ < in_.size() || in_eof_) {
             return {};
         }
-        while (true) {
-            ssize_t n = ::read(fd_.get(), in_.data(), in_.size());
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                int err = errno;
-                return Error::from_errno(err, fmt::format("read layer {}", name_));
-            }
-            in_pos_ = 0;
-            in_len_ = static_cast<size_t>(n);
-            in_eof_ = n == 0;
-            return {};
+        auto r = src_->read();
+        if (!r) {
+            return std::move(r).error();
         }
+        in_ = *r;
+        in_pos_ = 0;
+        in_eof_ = in_.empty();
+        return {};
     }
 
     Error truncated() const {
@@ -200,15 +243,15 @@ private:
         if (auto r = fill(); !r) {
             return std::move(r).error();
         }
-        size_t avail = in_len_ - in_pos_;
+        size_t avail = in_.size() - in_pos_;
         switch (comp_) {
         case Compression::none: {
             if (avail == 0) {
                 done_ = true;
                 return std::string_view{};
             }
-            std::string_view chunk(in_.data() + in_pos_, avail);
-            in_pos_ = in_len_;
+            std::string_view chunk = in_.substr(in_pos_);
+            in_pos_ = in_.size();
             return chunk;
         }
         case Compression::gzip: {
@@ -226,12 +269,13 @@ private:
             if (avail == 0) {
                 return truncated();
             }
-            z_.next_in = reinterpret_cast<Bytef*>(in_.data() + in_pos_);
+            // zlib does not write through next_in.
+            z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in_.data() + in_pos_));
             z_.avail_in = static_cast<uInt>(avail);
             z_.next_out = reinterpret_cast<Bytef*>(out_.data());
             z_.avail_out = static_cast<uInt>(out_.size());
             int ret = inflate(&z_, Z_NO_FLUSH);
-            in_pos_ = in_len_ - z_.avail_in;
+            in_pos_ = in_.size() - z_.avail_in;
             size_t produced = out_.size() - z_.avail_out;
             if (ret == Z_STREAM_END) {
                 member_ended_ = true;
@@ -267,14 +311,13 @@ private:
         return std::string_view{};
     }
 
-    UniqueFd fd_;
+    std::unique_ptr<ByteSource> src_;
     uint64_t max_;
     std::string name_;
     bool gzip_check_ = true;
-    ChunkBuffer in_;
+    std::string_view in_;  ///< the source's current chunk
     ChunkBuffer out_;
     size_t in_pos_ = 0;
-    size_t in_len_ = 0;
     bool in_eof_ = false;
     Compression comp_ = Compression::none;
     z_stream z_{};
@@ -391,12 +434,38 @@ int chown_at(int dfd, const char* name, uid_t uid, gid_t gid) {
     return (errno == EPERM && ::geteuid() != 0) ? 0 : -1;
 }
 
+/// The process's umask, read once from /proc/self/status (umask(2) cannot
+/// read it without changing it, for every thread); -1 when unknown.
+int process_umask() {
+    static const int value = [] {
+        std::FILE* f = std::fopen("/proc/self/status", "re");
+        if (f == nullptr) {
+            return -1;
+        }
+        int mask = -1;
+        char line[256];
+        while (std::fgets(line, sizeof line, f) != nullptr) {
+            unsigned m = 0;
+            if (std::sscanf(line, "Umask: %o", &m) == 1) {
+                mask = static_cast<int>(m & 0777);
+                break;
+            }
+        }
+        std::fclose(f);
+        return mask;
+    }();
+    return value;
+}
+
 /// The per-archive unpacking state.
 class Unpacker {
 public:
-    Unpacker(int root, const std::string& name) : root_(root), name_(name) {}
+    Unpacker(int root, const std::string& name)
+        : root_(root), name_(name), self_uid_(::geteuid()), self_gid_(::getegid()),
+          umask_(process_umask()) {}
 
     Result<int64_t> apply(archive* a, archive_entry* entry) {
+        retired_.clear();
         const char* raw = archive_entry_pathname(entry);
         if (raw == nullptr) {
             return fail("?", "entry without a name");
@@ -453,14 +522,12 @@ public:
         mode_t mode = archive_entry_perm(entry) & 07777;
         auto uid = static_cast<uid_t>(archive_entry_uid(entry));
         auto gid = static_cast<gid_t>(archive_entry_gid(entry));
-        bool is_dir = type == AE_IFDIR;
         if (type == AE_IFSOCK) {
             return int64_t{0};  // sockets are not archived content
         }
-        auto merged = replace(pfd, base, is_dir, shown);
-        if (!merged) {
-            return std::move(merged).error();
-        }
+        // A new entry is owned by its creator, with the creator's group unless
+        // a setgid directory above hands down its own: then no chown is needed.
+        bool own = uid == self_uid_ && gid == self_gid_ && !setgid_dirs_;
         struct timespec times[2];
         times[0].tv_sec = archive_entry_mtime(entry);
         times[0].tv_nsec = archive_entry_mtime_nsec(entry);
@@ -468,8 +535,17 @@ public:
         const char* cbase = base.c_str();
         switch (type) {
         case AE_IFDIR: {
-            if (!*merged && ::mkdirat(pfd, cbase, 0700) != 0) {
-                return sys_fail(shown, "create directory");
+            if (::mkdirat(pfd, cbase, 0700) != 0) {
+                if (errno != EEXIST) {
+                    return sys_fail(shown, "create directory");
+                }
+                auto merged = replace(pfd, base, true, shown);
+                if (!merged) {
+                    return std::move(merged).error();
+                }
+                if (!*merged && ::mkdirat(pfd, cbase, 0700) != 0) {
+                    return sys_fail(shown, "create directory");
+                }
             }
             int fd = ::openat(pfd, cbase, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (fd < 0) {
@@ -479,6 +555,9 @@ public:
             if (chown_fd(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
                 return sys_fail(shown, "set owner and mode");
             }
+            if ((mode & S_ISGID) != 0) {
+                setgid_dirs_ = true;
+            }
             if (auto r = apply_xattrs(entry, fd, shown); !r) {
                 return std::move(r).error().wrap(fmt::format("layer {}", name_));
             }
@@ -486,8 +565,20 @@ public:
             return int64_t{0};
         }
         case AE_IFREG: {
-            int fd = ::openat(pfd, cbase, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                              0600);
+            // Created with its permission bits: when the umask lets them all
+            // through, as it does for most files, no fchmod is needed.
+            mode_t perm = mode & 0777;
+            auto create = [&] {
+                return ::openat(pfd, cbase, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                perm);
+            };
+            int fd = create();
+            if (fd < 0 && errno == EEXIST) {
+                if (auto r = replace(pfd, base, false, shown); !r) {
+                    return std::move(r).error();
+                }
+                fd = create();
+            }
             if (fd < 0) {
                 return sys_fail(shown, "create file");
             }
@@ -521,8 +612,14 @@ public:
             if (end < fsize && ::ftruncate(fd, fsize) != 0) {
                 return sys_fail(shown, "size");
             }
-            if (chown_fd(fd, uid, gid) != 0 || ::fchmod(fd, mode) != 0) {
-                return sys_fail(shown, "set owner and mode");
+            // chown clears the setuid and setgid bits: the mode comes after.
+            if (!own && chown_fd(fd, uid, gid) != 0) {
+                return sys_fail(shown, "set owner");
+            }
+            bool mode_done = own && mode == perm && umask_ >= 0 &&
+                             (perm & static_cast<mode_t>(umask_)) == 0;
+            if (!mode_done && ::fchmod(fd, mode) != 0) {
+                return sys_fail(shown, "set mode");
             }
             if (auto x = apply_xattrs(entry, fd, shown); !x) {
                 return std::move(x).error().wrap(fmt::format("layer {}", name_));
@@ -536,9 +633,17 @@ public:
                 return fail(shown, "symlink without a target");
             }
             if (::symlinkat(t, pfd, cbase) != 0) {
-                return sys_fail(shown, "create symlink");
+                if (errno != EEXIST) {
+                    return sys_fail(shown, "create symlink");
+                }
+                if (auto r = replace(pfd, base, false, shown); !r) {
+                    return std::move(r).error();
+                }
+                if (::symlinkat(t, pfd, cbase) != 0) {
+                    return sys_fail(shown, "create symlink");
+                }
             }
-            if (chown_at(pfd, cbase, uid, gid) != 0) {
+            if (!own && chown_at(pfd, cbase, uid, gid) != 0) {
                 return sys_fail(shown, "set symlink owner");
             }
             ::utimensat(pfd, cbase, times, AT_SYMLINK_NOFOLLOW);
@@ -548,8 +653,18 @@ public:
         case AE_IFBLK:
         case AE_IFIFO: {
             dev_t dev = ::makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry));
-            if (::mknodat(pfd, cbase, static_cast<mode_t>(type) | 0600,
-                          type == AE_IFIFO ? 0 : dev) != 0) {
+            auto create = [&] {
+                return ::mknodat(pfd, cbase, static_cast<mode_t>(type) | 0600,
+                                 type == AE_IFIFO ? 0 : dev);
+            };
+            int made = create();
+            if (made != 0 && errno == EEXIST) {
+                if (auto r = replace(pfd, base, false, shown); !r) {
+                    return std::move(r).error();
+                }
+                made = create();
+            }
+            if (made != 0) {
                 return sys_fail(shown, "create device node");
             }
             // The node was created just now by this process in a private
@@ -605,9 +720,12 @@ private:
         if (is_dir && S_ISDIR(st.st_mode)) {
             return true;
         }
-        // The cached parent might live below what is removed.
-        cached_key_.clear();
-        cached_fd_.reset();
+        // A cached parent might live below what is removed. The caller's
+        // `pfd` (cached too) stays open until the next entry.
+        for (auto& d : parents_) {
+            retired_.push_back(std::move(d.fd));
+        }
+        parents_.clear();
         if (auto r = remove_at(pfd, base.c_str()); !r) {
             return std::move(r).error().wrap(fmt::format("layer {}: entry \"{}\"", name_, shown));
         }
@@ -657,15 +775,14 @@ private:
             return root_;
         }
         std::string key = join(comps, comps.size() - 1);
-        if (key == cached_key_ && cached_fd_) {
-            return cached_fd_.get();
+        for (auto it = parents_.rbegin(); it != parents_.rend(); ++it) {
+            if (it->key == key) {
+                return it->fd.get();
+            }
         }
-        cached_key_.clear();
         auto direct = open_in_root(root_, key, O_PATH | O_DIRECTORY | O_NOFOLLOW);
         if (direct) {
-            cached_fd_ = std::move(*direct);
-            cached_key_ = key;
-            return cached_fd_.get();
+            return remember(std::move(key), std::move(*direct));
         }
         if (direct.error().code() != Errc::not_found) {
             return fail(shown, fmt::format("parent directory: {}", direct.error().message()));
@@ -695,15 +812,35 @@ private:
             cur.reset(static_cast<int>(fd));
             curfd = cur.get();
         }
-        cached_fd_ = std::move(cur);
-        cached_key_ = key;
-        return cached_fd_.get();
+        return remember(std::move(key), std::move(cur));
     }
+
+    /// Caches a parent directory's fd (the oldest goes beyond max_parents).
+    int remember(std::string key, UniqueFd fd) {
+        if (parents_.size() >= max_parents) {
+            parents_.erase(parents_.begin());
+        }
+        parents_.push_back({std::move(key), std::move(fd)});
+        return parents_.back().fd.get();
+    }
+
+    /// Parent directories opened for recent entries, by cleaned relative path:
+    /// an archive's entries mostly come directory by directory, or cycle
+    /// through a few.
+    struct Parent {
+        std::string key;
+        UniqueFd fd;
+    };
+    static constexpr size_t max_parents = 32;
 
     int root_;
     const std::string& name_;
-    std::string cached_key_;
-    UniqueFd cached_fd_;
+    uid_t self_uid_;
+    gid_t self_gid_;
+    int umask_;                     ///< -1: unknown, so every mode is set explicitly
+    bool setgid_dirs_ = false;      ///< a directory of this layer has the setgid bit
+    std::vector<Parent> parents_;   ///< most recently opened last
+    std::vector<UniqueFd> retired_; ///< dropped from parents_, open until the next entry
     std::vector<std::pair<std::string, struct timespec>> dir_times_;
 };
 
@@ -780,6 +917,10 @@ bool allowed_xattr(std::string_view name) {
            name == "system.posix_acl_access" || name == "system.posix_acl_default";
 }
 
+void prepare_unpacker() {
+    archive_read_free(archive_read_new());
+}
+
 uint64_t default_max_layer_bytes() {
     if (const char* env = std::getenv("BERTH_MAX_LAYER_BYTES"); env != nullptr && *env != '\0') {
         char* end = nullptr;
@@ -807,9 +948,129 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& rel, int flags, bo
     return UniqueFd(static_cast<int>(fd));
 }
 
+std::unique_ptr<ByteSource> fd_source(UniqueFd fd, std::string name) {
+    return std::make_unique<FdSource>(std::move(fd), std::move(name));
+}
+
+struct ChunkChannel::State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Buffer> buffers;
+    std::vector<Buffer*> free;  ///< the producer's to fill
+    std::deque<Buffer*> full;   ///< sent, not yet read
+    bool closed = false;
+    bool aborted = false;
+    bool reader_gone = false;
+};
+
+class ChunkChannel::Reader final : public ByteSource {
+public:
+    Reader(std::shared_ptr<ChunkChannel> owner, State& s, std::string name)
+        : owner_(std::move(owner)), s_(s), name_(std::move(name)) {}
+    ~Reader() override {
+        std::lock_guard lk(s_.mu);
+        s_.reader_gone = true;
+        if (cur_ != nullptr) {
+            s_.free.push_back(cur_);
+        }
+        for (auto* b : s_.full) {
+            s_.free.push_back(b);
+        }
+        s_.full.clear();
+        s_.cv.notify_all();
+    }
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+
+    Result<std::string_view> read() override {
+        std::unique_lock lk(s_.mu);
+        if (cur_ != nullptr) {
+            s_.free.push_back(cur_);
+            cur_ = nullptr;
+            s_.cv.notify_all();
+        }
+        s_.cv.wait(lk, [&] { return !s_.full.empty() || s_.closed; });
+        if (s_.aborted) {
+            return Error(Errc::cancelled, fmt::format("layer {}: transfer abandoned", name_));
+        }
+        if (s_.full.empty()) {
+            return std::string_view{};
+        }
+        cur_ = s_.full.front();
+        s_.full.pop_front();
+        return std::string_view(cur_->data, cur_->size);
+    }
+
+private:
+    std::shared_ptr<ChunkChannel> owner_;  ///< keeps s_ alive
+    State& s_;
+    std::string name_;
+    Buffer* cur_ = nullptr;
+};
+
+ChunkChannel::ChunkChannel(size_t buffers) : s_(std::make_unique<State>()) {
+    s_->buffers.resize(std::max<size_t>(buffers, 1));
+    for (auto& b : s_->buffers) {
+        b.data = BufferPool::take();
+        b.capacity = chunk_size;
+        s_->free.push_back(&b);
+    }
+}
+
+ChunkChannel::~ChunkChannel() {
+    for (auto& b : s_->buffers) {
+        BufferPool::give(b.data);
+    }
+}
+
+std::shared_ptr<ChunkChannel> ChunkChannel::create(size_t buffers) {
+    return std::shared_ptr<ChunkChannel>(new ChunkChannel(buffers));
+}
+
+ChunkChannel::Buffer* ChunkChannel::acquire() {
+    std::unique_lock lk(s_->mu);
+    s_->cv.wait(lk, [&] { return !s_->free.empty() || s_->reader_gone; });
+    if (s_->reader_gone) {
+        return nullptr;
+    }
+    Buffer* b = s_->free.back();
+    s_->free.pop_back();
+    b->size = 0;
+    return b;
+}
+
+void ChunkChannel::send(Buffer* b) {
+    std::lock_guard lk(s_->mu);
+    if (s_->reader_gone) {
+        s_->free.push_back(b);
+        return;
+    }
+    s_->full.push_back(b);
+    s_->cv.notify_all();
+}
+
+void ChunkChannel::close(bool abort) {
+    std::lock_guard lk(s_->mu);
+    s_->closed = true;
+    s_->aborted = s_->aborted || abort;
+    s_->cv.notify_all();
+}
+
+std::unique_ptr<ByteSource> ChunkChannel::reader(std::string name) {
+    return std::make_unique<Reader>(shared_from_this(), *s_, std::move(name));
+}
+
 Result<std::unique_ptr<LayerStream>> LayerStream::open(UniqueFd fd, uint64_t max_bytes,
                                                        std::string name, bool gzip_check) {
-    auto s = std::make_unique<StreamImpl>(std::move(fd), max_bytes, std::move(name), gzip_check);
+    auto src = fd_source(std::move(fd), name);
+    return open(std::move(src), max_bytes, std::move(name), gzip_check);
+}
+
+Result<std::unique_ptr<LayerStream>> LayerStream::open(std::unique_ptr<ByteSource> source,
+                                                       uint64_t max_bytes, std::string name,
+                                                       bool gzip_check) {
+    auto s = std::make_unique<StreamImpl>(std::move(source), max_bytes, std::move(name),
+                                          gzip_check);
     if (auto r = s->start(); !r) {
         return std::move(r).error();
     }
@@ -818,7 +1079,13 @@ Result<std::unique_ptr<LayerStream>> LayerStream::open(UniqueFd fd, uint64_t max
 
 Result<UnpackStats> unpack_layer(UniqueFd blob_fd, int root_fd, const std::string& name,
                                  uint64_t max_bytes, bool gzip_check) {
-    auto stream = LayerStream::open(std::move(blob_fd), max_bytes, name, gzip_check);
+    return unpack_layer(fd_source(std::move(blob_fd), name), root_fd, name, max_bytes,
+                        gzip_check);
+}
+
+Result<UnpackStats> unpack_layer(std::unique_ptr<ByteSource> source, int root_fd,
+                                 const std::string& name, uint64_t max_bytes, bool gzip_check) {
+    auto stream = LayerStream::open(std::move(source), max_bytes, name, gzip_check);
     if (!stream) {
         return std::move(stream).error();
     }

@@ -44,6 +44,54 @@ enum class WhiteoutKind { none, whiteout, opaque, meta };
 /// True for the xattr names the unpacker keeps.
 [[nodiscard]] bool allowed_xattr(std::string_view name);
 
+/// Where a layer's (compressed) bytes come from.
+class ByteSource {
+public:
+    virtual ~ByteSource() = default;
+    /// The next bytes, valid until the next call; empty at the end.
+    [[nodiscard]] virtual Result<std::string_view> read() = 0;
+};
+
+/// A ByteSource over `fd`, read from its current offset. `name` appears in errors.
+[[nodiscard]] std::unique_ptr<ByteSource> fd_source(UniqueFd fd, std::string name);
+
+/// Hands a layer's bytes from the thread that downloads them to the one that
+/// unpacks them, in place of a pipe: the producer fills a few fixed buffers
+/// (one copy, no system call) and the reader decompresses each where it lies.
+/// Closing either end wakes the other.
+class ChunkChannel : public std::enable_shared_from_this<ChunkChannel> {
+public:
+    /// A buffer being filled by the producer.
+    struct Buffer {
+        char* data = nullptr;
+        size_t capacity = 0;
+        size_t size = 0;
+    };
+
+    /// `buffers` buffers of 256 KiB each, taken from a process-wide pool.
+    [[nodiscard]] static std::shared_ptr<ChunkChannel> create(size_t buffers = 4);
+    ~ChunkChannel();
+    ChunkChannel(const ChunkChannel&) = delete;
+    ChunkChannel& operator=(const ChunkChannel&) = delete;
+
+    /// Producer: an empty buffer to fill, waiting while all are in flight;
+    /// nullptr once the reader has gone (it failed or finished).
+    [[nodiscard]] Buffer* acquire();
+    /// Producer: passes a filled buffer (from acquire) to the reader.
+    void send(Buffer* b);
+    /// Producer: the end of the data; with `abort`, the reader's next read()
+    /// fails (Errc::cancelled) instead of seeing the end.
+    void close(bool abort = false);
+    /// The reading end. Only one; dropping it lets acquire() return nullptr.
+    [[nodiscard]] std::unique_ptr<ByteSource> reader(std::string name);
+
+private:
+    struct State;
+    class Reader;
+    explicit ChunkChannel(size_t buffers);
+    std::unique_ptr<State> s_;
+};
+
 /// A decompressing reader over a layer blob: yields the uncompressed bytes,
 /// hashing them (the diff id) and refusing to go past `max_bytes`. The
 /// compression is sniffed from the magic bytes (gzip, zstd or none).
@@ -55,6 +103,10 @@ public:
     [[nodiscard]] static Result<std::unique_ptr<LayerStream>> open(UniqueFd fd, uint64_t max_bytes,
                                                                    std::string name,
                                                                    bool gzip_check = true);
+    /// The same over any source of the compressed bytes.
+    [[nodiscard]] static Result<std::unique_ptr<LayerStream>> open(
+        std::unique_ptr<ByteSource> source, uint64_t max_bytes, std::string name,
+        bool gzip_check = true);
     virtual ~LayerStream() = default;
     /// The next uncompressed chunk; empty at the end of the stream.
     [[nodiscard]] virtual Result<std::string_view> next() = 0;
@@ -79,6 +131,14 @@ struct UnpackStats {
 [[nodiscard]] Result<UnpackStats> unpack_layer(UniqueFd blob_fd, int root_fd,
                                                const std::string& name, uint64_t max_bytes,
                                                bool gzip_check = true);
+/// The same, reading the archive from `source`.
+[[nodiscard]] Result<UnpackStats> unpack_layer(std::unique_ptr<ByteSource> source, int root_fd,
+                                               const std::string& name, uint64_t max_bytes,
+                                               bool gzip_check = true);
+
+/// Loads what unpacking needs (libarchive and its dependencies, a few
+/// milliseconds) ahead of the first layer: for a caller with a wait to fill.
+void prepare_unpacker();
 
 /// The default max_layer_bytes: BERTH_MAX_LAYER_BYTES or 32 GiB.
 [[nodiscard]] uint64_t default_max_layer_bytes();

@@ -13,14 +13,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "common/fs.hpp"
 #include "common/json_file.hpp"
 #include "common/log.hpp"
+#include "engine/images/layer.hpp"
 #include "engine/images/reference.hpp"
 
 namespace berth::engine::images {
@@ -237,15 +240,16 @@ int on_progress(void* ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl
     return 0;
 }
 
-/// Unpacks a layer while it downloads: the bytes that reach the blob's temp
-/// file are also written to a pipe, from which a thread of its own unpacks
-/// them into a pending snapshot (the download and the decompression overlap,
-/// and the blob is not read back). The snapshot is used only once the blob
-/// has been verified; an attempt that fails is dropped with its snapshot, and
-/// the next one starts a new unpack. An unpack that fails early leaves the
-/// download to finish, so that a corrupt transfer is reported (and retried)
-/// as a digest mismatch, not as a broken archive. Writes to the pipe rely on
-/// SIGPIPE being ignored, as the CLI and the supervisor do.
+/// Unpacks a layer while it downloads: the bytes received are gathered in the
+/// buffers of a ChunkChannel, each full buffer is written to the blob's temp
+/// file and then unpacked, in place, by a thread of its own into a pending
+/// snapshot (the download and the decompression overlap, the blob is not read
+/// back, and a 16 KiB chunk from libcurl costs a copy instead of two system
+/// calls). The snapshot is used only once the blob has been verified; an
+/// attempt that fails is dropped with its snapshot, and the next one starts a
+/// new unpack. An unpack that fails early leaves the download to finish, so
+/// that a corrupt transfer is reported (and retried) as a digest mismatch, not
+/// as a broken archive.
 class LayerTee {
 public:
     LayerTee(ImageStore& store, std::string chain, std::string parent, std::string diff_id,
@@ -256,42 +260,74 @@ public:
     LayerTee(const LayerTee&) = delete;
     LayerTee& operator=(const LayerTee&) = delete;
 
-    /// The next bytes of the current attempt (the first ones start the unpack).
-    void feed(std::string_view chunk) {
+    /// The next bytes of the current attempt, for `blob` and the unpack (the
+    /// first ones start it).
+    Result<void> feed(std::string_view chunk, BlobWriter& blob) {
         if (!started_) {
             start();
         }
-        while (!chunk.empty() && write_end_) {
-            ssize_t n = ::write(write_end_.get(), chunk.data(), chunk.size());
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
+        while (!chunk.empty()) {
+            if (cur_ == nullptr && channel_) {
+                cur_ = channel_->acquire();
+                if (cur_ == nullptr) {
+                    channel_.reset();  // the unpack stopped (its error is kept)
                 }
-                write_end_.reset();  // the unpack stopped (its error is kept)
-                break;
             }
-            chunk.remove_prefix(static_cast<size_t>(n));
+            if (cur_ == nullptr) {
+                return blob.write(chunk);
+            }
+            size_t n = std::min(chunk.size(), cur_->capacity - cur_->size);
+            std::memcpy(cur_->data + cur_->size, chunk.data(), n);
+            cur_->size += n;
+            chunk.remove_prefix(n);
+            if (cur_->size == cur_->capacity) {
+                if (auto r = flush(blob); !r) {
+                    return r;
+                }
+            }
         }
+        return {};
+    }
+
+    /// Writes what is gathered to `blob` and passes it on: before the blob is
+    /// verified.
+    Result<void> flush(BlobWriter& blob) {
+        if (cur_ == nullptr) {
+            return {};
+        }
+        ChunkChannel::Buffer* b = std::exchange(cur_, nullptr);
+        auto r = blob.write(std::string_view(b->data, b->size));
+        channel_->send(b);
+        return r;
     }
 
     /// Drops the current attempt's unpack, if any.
     void reset() {
-        write_end_.reset();
+        if (channel_) {
+            if (cur_ != nullptr) {
+                channel_->send(std::exchange(cur_, nullptr));
+            }
+            channel_->close(/*abort=*/true);
+        }
         if (thread_.joinable()) {
             thread_.join();
         }
+        channel_.reset();
         result_.reset();
         started_ = false;
     }
 
-    /// The end of a verified download: the unpack's result. A blob that
-    /// streamed nothing (empty) is unpacked from `blob_file` instead.
+    /// The end of a verified download (flushed): the unpack's result. A blob
+    /// that streamed nothing (empty) is unpacked from `blob_file` instead.
     Result<std::unique_ptr<ImageStore::PendingSnapshot>> finish(
         const std::filesystem::path& blob_file) {
-        write_end_.reset();
+        if (channel_) {
+            channel_->close();
+        }
         if (thread_.joinable()) {
             thread_.join();
         }
+        channel_.reset();
         if (!result_) {
             return store_.prepare_snapshot(chain_, parent_, diff_id_, blob_, blob_file);
         }
@@ -304,25 +340,17 @@ public:
 private:
     void start() {
         started_ = true;
-        int p[2];
-        if (::pipe2(p, O_CLOEXEC) != 0) {
-            int err = errno;
-            result_.emplace(Error::from_errno(err, fmt::format("layer {}: create pipe", blob_)));
-            return;
-        }
-        UniqueFd read_end(p[0]);
-        write_end_ = UniqueFd(p[1]);
-        // A larger pipe means fewer wake-ups; 1 MiB is the unprivileged limit.
-        (void)::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-        thread_ = std::thread([this, fd = std::move(read_end)]() mutable {
-            result_.emplace(store_.prepare_snapshot(chain_, parent_, diff_id_, blob_, std::move(fd)));
+        channel_ = ChunkChannel::create();
+        thread_ = std::thread([this, src = channel_->reader(blob_)]() mutable {
+            result_.emplace(store_.prepare_snapshot(chain_, parent_, diff_id_, blob_, std::move(src)));
         });
     }
 
     ImageStore& store_;
     std::string chain_, parent_, diff_id_, blob_;
     bool started_ = false;
-    UniqueFd write_end_;
+    std::shared_ptr<ChunkChannel> channel_;
+    ChunkChannel::Buffer* cur_ = nullptr;  ///< being filled
     std::thread thread_;
     std::optional<Result<std::unique_ptr<ImageStore::PendingSnapshot>>> result_;
 };
@@ -597,22 +625,23 @@ public:
             req.on_progress = progress;
             BlobWriter* bw = &*w;
             int64_t limit = d.size;
-            req.sink = [bw, limit, &d, tee](std::string_view chunk) -> Result<void> {
-                if (bw->written() + static_cast<int64_t>(chunk.size()) > limit) {
+            int64_t received = 0;
+            req.sink = [bw, limit, &d, tee, &received](std::string_view chunk) -> Result<void> {
+                if (received + static_cast<int64_t>(chunk.size()) > limit) {
                     return Error(Errc::invalid_argument,
                                  fmt::format("blob {}: the registry sent more than the {} bytes "
                                              "the manifest declares",
                                              d.digest, limit));
                 }
-                if (auto r = bw->write(chunk); !r) {
-                    return r;
-                }
-                if (tee != nullptr) {
-                    tee->feed(chunk);
-                }
-                return {};
+                received += static_cast<int64_t>(chunk.size());
+                return tee != nullptr ? tee->feed(chunk, *bw) : bw->write(chunk);
             };
             auto r = with_auth(req);
+            if (r && tee != nullptr) {
+                if (auto f = tee->flush(*w); !f) {
+                    return std::move(f).error();
+                }
+            }
             if (!r) {
                 last = std::move(r).error();
                 if (last.error().code() == Errc::unavailable) {
@@ -877,6 +906,8 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     }
     auto auth = std::make_shared<AuthState>();
     Client c(ref->registry_host(), ref->path, pull_scopes(*ref), o, auth);
+    // libarchive loads while the manifest and the config are on their way.
+    std::jthread warm_up(prepare_unpacker);
     std::string what = ref->digest.empty() ? ref->tag : ref->digest;
     auto top = fetch_manifest(c, what, ref->digest);
     if (!top) {

@@ -662,12 +662,12 @@ Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapsho
     if (!blob_fd) {
         return std::move(blob_fd).error().wrap(fmt::format("layer {}", blob));
     }
-    return prepare_snapshot(chain, parent, diff_id, blob, std::move(*blob_fd));
+    return prepare_snapshot(chain, parent, diff_id, blob, fd_source(std::move(*blob_fd), blob));
 }
 
 Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapshot(
     const std::string& chain, const std::string& parent, const std::string& diff_id,
-    const std::string& blob, UniqueFd source) {
+    const std::string& blob, std::unique_ptr<ByteSource> source) {
     auto pending = std::make_unique<PendingSnapshot>();
     pending->dir = snapshot_dir(paths_, chain);
     pending->blob = blob;

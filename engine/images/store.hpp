@@ -49,6 +49,8 @@
 
 namespace berth::engine::images {
 
+class ByteSource;  // engine/images/layer.hpp
+
 /// The "config" object of an OCI or Docker image config.
 struct ImageConfig {
     std::vector<std::string> env;         ///< "KEY=value"
@@ -233,12 +235,12 @@ public:
     [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
         const std::string& chain, const std::string& parent, const std::string& diff_id,
         const std::string& blob, const std::filesystem::path& blob_file);
-    /// The same, reading the layer from `source` (a pipe that a pull feeds
-    /// while the blob downloads); `source` is not read when the snapshot
+    /// The same, reading the layer from `source` (a ChunkChannel that a pull
+    /// feeds while the blob downloads); `source` is not read when the snapshot
     /// exists already. The caller verifies the blob itself.
     [[nodiscard]] Result<std::unique_ptr<PendingSnapshot>> prepare_snapshot(
         const std::string& chain, const std::string& parent, const std::string& diff_id,
-        const std::string& blob, UniqueFd source);
+        const std::string& blob, std::unique_ptr<ByteSource> source);
     [[nodiscard]] Result<int64_t> publish_snapshot(PendingSnapshot& pending, bool durable);
     /// syncfs() of the store's file system: everything written so far is durable.
     [[nodiscard]] Result<void> sync() const;

@@ -9,9 +9,12 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/digest.hpp"
 #include "common/fs.hpp"
@@ -217,6 +220,161 @@ TEST_CASE("layer unpack: a sparse file keeps its trailing hole and its data",
     REQUIRE(text);
     CHECK(text->substr(0, 4096) == std::string(4096, 'd'));
     CHECK(text->substr(4096) == std::string((1 << 20) - 4096, '\0'));
+}
+
+TEST_CASE("layer unpack: a later entry replaces an earlier one in a subdirectory",
+          "[engine][images]") {
+    // The parent directory's fd is cached between entries: making room for
+    // the new entry must neither close the fd in use nor leave a stale one.
+    Scratch s;
+    std::string tar = RawTar()
+                          .file("d/f", "one")
+                          .file("d/f", "two")
+                          .file("d/x", "a file first")
+                          .dir("d/x", 0750)
+                          .file("d/x/in", "below")
+                          .dir("d/y")
+                          .file("d/y/old", "gone with its directory")
+                          .symlink("d/y", "/etc")
+                          .file("d/z", "after")
+                          .file("e/f", "other dir")
+                          .file("d/f", "three")
+                          .finish();
+    auto st = s.unpack(tar);
+    REQUIRE(st);
+    CHECK(berth::fs::read_file(s.root / "d/f").value() == "three");
+    CHECK(stdfs::is_directory(stdfs::symlink_status(s.root / "d/x")));
+    CHECK((stdfs::status(s.root / "d/x").permissions() & stdfs::perms::all) ==
+          (stdfs::perms::owner_all | stdfs::perms::group_read | stdfs::perms::group_exec));
+    CHECK(berth::fs::read_file(s.root / "d/x/in").value() == "below");
+    CHECK(stdfs::is_symlink(s.root / "d/y"));
+    CHECK(stdfs::read_symlink(s.root / "d/y") == "/etc");
+    CHECK(berth::fs::read_file(s.root / "d/z").value() == "after");
+    CHECK(berth::fs::read_file(s.root / "e/f").value() == "other dir");
+    CHECK(s.outside_intact());
+}
+
+TEST_CASE("layer unpack: owners and modes as the archive says, whatever the umask",
+          "[engine][images]") {
+    Scratch s;
+    mode_t old = ::umask(027);
+    std::string tar = RawTar()
+                          .add("g", '5', {}, 02775, {}, 0, 4321)
+                          .add("g/f", '0', "x", 0664, {}, 0, 0)
+                          .add("plain", '0', "y", 0644, {}, 0, 0)
+                          .add("open", '0', "z", 0666, {}, 0, 0)
+                          .add("owned", '0', "w", 0640, {}, 1234, 5678)
+                          .add("suid", '0', "v", 04755, {}, 0, 0)
+                          .finish();
+    auto st = s.unpack(tar);
+    ::umask(old);
+    REQUIRE(st);
+    auto mode = [&](const char* rel) {
+        struct stat sb {};
+        REQUIRE(::lstat((s.root / rel).c_str(), &sb) == 0);
+        return sb.st_mode & 07777;
+    };
+    CHECK(mode("g") == 02775);
+    CHECK(mode("g/f") == 0664);
+    CHECK(mode("plain") == 0644);
+    CHECK(mode("open") == 0666);
+    CHECK(mode("owned") == 0640);
+    CHECK(mode("suid") == 04755);
+    if (is_root()) {
+        struct stat sb {};
+        REQUIRE(::lstat((s.root / "owned").c_str(), &sb) == 0);
+        CHECK(sb.st_uid == 1234);
+        CHECK(sb.st_gid == 5678);
+        // g/f says 0:0: its setgid directory (group 4321) must not hand it
+        // its group.
+        REQUIRE(::lstat((s.root / "g").c_str(), &sb) == 0);
+        CHECK(sb.st_gid == 4321);
+        REQUIRE(::lstat((s.root / "g/f").c_str(), &sb) == 0);
+        CHECK(sb.st_gid == 0);
+    }
+}
+
+namespace {
+
+/// Feeds `data` into `ch` in buffers filled `step` bytes at a time; returns
+/// false when the reader went away first.
+bool feed_channel(ChunkChannel& ch, const std::string& data, size_t step) {
+    size_t pos = 0;
+    while (pos < data.size()) {
+        auto* b = ch.acquire();
+        if (b == nullptr) {
+            return false;
+        }
+        while (pos < data.size() && b->size < b->capacity) {
+            size_t n = std::min({step, data.size() - pos, b->capacity - b->size});
+            std::memcpy(b->data + b->size, data.data() + pos, n);
+            b->size += n;
+            pos += n;
+        }
+        ch.send(b);
+    }
+    ch.close();
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("layer unpack: a chunk channel hands a layer over in order, and either end can stop",
+          "[engine][images]") {
+    // More data than the channel's two buffers hold: the producer waits for
+    // the reader, which unpacks each buffer where it lies.
+    std::string big(700 * 1024, '\0');
+    for (size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+    }
+    std::string tar = RawTar().file("big", big).file("small", "tail").finish();
+    std::string blob = gzip(tar);
+    {
+        Scratch s;
+        auto ch = ChunkChannel::create(2);
+        bool fed = false;
+        std::thread producer([&] { fed = feed_channel(*ch, blob, 16 * 1024); });
+        auto rfd = berth::fs::open(s.root, O_RDONLY | O_DIRECTORY);
+        REQUIRE(rfd);
+        auto st = unpack_layer(ch->reader("sha256:test"), rfd->get(), "sha256:test", 1 << 30);
+        producer.join();
+        REQUIRE(st);
+        CHECK(fed);
+        CHECK(st->diff_id == berth::Digest::of(tar).str());
+        CHECK(berth::fs::read_file(s.root / "big").value() == big);
+        CHECK(berth::fs::read_file(s.root / "small").value() == "tail");
+    }
+    {
+        // The reader fails early and goes: the producer is not left waiting.
+        Scratch s;
+        auto ch = ChunkChannel::create(2);
+        std::string garbage(3 << 20, 'x');
+        garbage[0] = '\x1f';
+        garbage[1] = '\x8b';
+        bool fed = true;
+        std::thread producer([&] { fed = feed_channel(*ch, garbage, 64 * 1024); });
+        auto rfd = berth::fs::open(s.root, O_RDONLY | O_DIRECTORY);
+        REQUIRE(rfd);
+        auto st = unpack_layer(ch->reader("sha256:test"), rfd->get(), "sha256:test", 1 << 30);
+        producer.join();
+        CHECK_FALSE(st);
+        CHECK_FALSE(fed);
+    }
+    {
+        // The producer abandons the transfer: the reader fails, it does not
+        // take the data so far for the whole layer.
+        auto ch = ChunkChannel::create(2);
+        auto reader = ch->reader("sha256:test");
+        auto* b = ch->acquire();
+        REQUIRE(b != nullptr);
+        b->size = 3;
+        std::memcpy(b->data, "abc", 3);
+        ch->send(b);
+        ch->close(/*abort=*/true);
+        auto r = reader->read();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code() == berth::Errc::cancelled);
+    }
 }
 
 TEST_CASE("layer unpack: corrupt and truncated data are clear errors", "[engine][images]") {

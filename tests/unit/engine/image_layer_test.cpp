@@ -170,6 +170,25 @@ TEST_CASE("layer unpack: gzip and zstd streams check the diff id", "[engine][ima
     }
 }
 
+TEST_CASE("layer unpack: output still held by the decompressor at the end of the input",
+          "[engine][images]") {
+    // Megabytes of zeros compress to a few hundred bytes: the decompressor
+    // takes all the input while its output is still being handed out in
+    // 256 KiB pieces, and the end of the input is not the end of the data.
+    std::string tar = RawTar()
+                          .file("zeros", std::string(3 << 20, '\0'))
+                          .file("after", "tail")
+                          .finish();
+    for (const auto& blob : {gzip(tar), zstd(tar)}) {
+        Scratch s;
+        auto st = s.unpack(blob);
+        REQUIRE(st);
+        CHECK(st->diff_id == berth::Digest::of(tar).str());
+        CHECK(stdfs::file_size(s.root / "zeros") == (3u << 20));
+        CHECK(berth::fs::read_file(s.root / "after").value() == "tail");
+    }
+}
+
 TEST_CASE("layer unpack: gzip's CRC is checked unless the caller checks the diff id",
           "[engine][images]") {
     std::string tar = RawTar().file("a", "hello").finish();

@@ -586,20 +586,6 @@ public:
     /// The URL without its query (which may hold a token or upload state).
     static std::string redact(const std::string& url) { return url.substr(0, url.find('?')); }
 
-    /// GETs `url` into a checked blob of the store.
-    /// The blob `d`, downloaded and verified, stored durably.
-    Result<Digest> fetch_blob(ImageStore& store, const Descriptor& d,
-                              const std::function<void(int64_t, int64_t)>& progress) {
-        auto w = fetch_verified(store, d, progress);
-        if (!w) {
-            return std::move(w).error();
-        }
-        if (auto r = w->publish(true); !r) {
-            return std::move(r).error();
-        }
-        return *Digest::parse(d.digest);
-    }
-
     /// The blob `d`, downloaded and verified, still in its temp file
     /// (BlobWriter::publish stores it).
     /// With `tee`, every attempt's bytes are also handed to it (LayerTee).
@@ -960,17 +946,26 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     sink.emit({Progress::Kind::resolved, short_digest(manifest_digest), 0,
                static_cast<int64_t>(m->layers.size())});
     bool downloaded = false;
+    // A new config stays in its verified temp file until the layers' batch
+    // is made durable: its own fsyncs held up the first layer request.
+    std::optional<BlobWriter> pending_config;
+    Result<std::string> ctext = Error(Errc::not_found, "config");
     if (!store.has_blob(m->config.digest)) {
-        if (auto r = c.fetch_blob(store, m->config, {}); !r) {
-            return std::move(r).error().wrap(fmt::format("pull {}: config", text));
+        auto w = c.fetch_verified(store, m->config, {});
+        if (!w) {
+            return std::move(w).error().wrap(fmt::format("pull {}: config", text));
         }
+        ctext = fs::read_file(w->temp_path());
+        pending_config.emplace(std::move(*w));
         downloaded = true;
+    } else {
+        ctext = store.read_blob(m->config.digest);
     }
     // Each layer is unpacked by the worker that downloaded it, while the
     // others download: its chain id needs the diff ids of the config.
     std::map<std::string, std::size_t> layer_index;
     std::vector<std::string> chains, diff_ids;
-    if (auto ctext = store.read_blob(m->config.digest)) {
+    if (ctext) {
         if (auto pc = parse_config(*ctext); pc && pc->diff_ids.size() == m->layers.size()) {
             diff_ids = pc->diff_ids;
             for (std::size_t i = 0; i < m->layers.size(); ++i) {
@@ -1084,6 +1079,11 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
         if (auto r = store.sync(); !r) {
             return std::move(r).error().wrap(fmt::format("pull {}", text));
         }
+        if (pending_config) {
+            if (auto r = pending_config->publish(false); !r) {
+                return std::move(r).error().wrap(fmt::format("pull {}: config", text));
+            }
+        }
         for (auto& b : pending_blobs) {
             if (auto r = b->publish(false); !r) {
                 return std::move(r).error().wrap(fmt::format("pull {}", text));
@@ -1097,6 +1097,10 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
             }
         }
         store.sync_dirs();
+    } else if (pending_config) {
+        if (auto r = pending_config->publish(true); !r) {
+            return std::move(r).error().wrap(fmt::format("pull {}: config", text));
+        }
     }
     downloaded = downloaded || !todo.empty();
     if (auto r = store.put_blob(body, manifest_digest); !r) {

@@ -32,8 +32,8 @@ private:
     std::string text_;
 };
 
-/// Incremental sha256 (Nettle, common/lazy_nettle.cpp), for streams such as
-/// blobs and layers.
+/// Incremental sha256 (Nettle, common/lazy_nettle.cpp, or OpenSSL's when
+/// libcrypto is loaded already), for streams such as blobs and layers.
 class Sha256 {
 public:
     Sha256();
@@ -43,6 +43,8 @@ public:
     void update(std::string_view data);
     /// Finishes the hash; the object must not be updated afterwards.
     [[nodiscard]] Digest finish();
+    /// "openssl" or "nettle": which library hashes.
+    [[nodiscard]] const char* implementation() const;
 
 private:
     struct Impl;

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -10,6 +11,14 @@
 #include <string>
 
 namespace berth::dynlib {
+
+namespace {
+std::atomic<unsigned> g_loads{0};
+}  // namespace
+
+unsigned loads() {
+    return g_loads.load(std::memory_order_acquire);
+}
 
 void* symbol(const char* soname, const char* name) {
     static std::mutex mu;
@@ -26,6 +35,7 @@ void* symbol(const char* soname, const char* name) {
                              why != nullptr ? why : "unknown error");
                 std::exit(125);
             }
+            g_loads.fetch_add(1, std::memory_order_release);
         }
         handle = h;
     }

@@ -24,6 +24,11 @@ namespace berth::dynlib {
 /// and exits with 125.
 void* symbol(const char* soname, const char* name);
 
+/// Counts the libraries symbol() has loaded so far: a caller that looks for a
+/// library some other one brings along (dlopen RTLD_NOLOAD) need not look
+/// again until this changes.
+[[nodiscard]] unsigned loads();
+
 }  // namespace berth::dynlib
 
 /// Defines `ret name params` (C linkage) as a call of the library's own

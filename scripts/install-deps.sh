@@ -8,7 +8,7 @@ packages=(
     build-essential cmake ninja-build pkg-config clang
     libyaml-cpp-dev nlohmann-json3-dev libboost-dev libboost-system-dev
     libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev catch2 libcli11-dev
-    libarchive-dev libcurl4-openssl-dev nettle-dev libseccomp-dev libcap-dev
+    libarchive-dev libcurl4-openssl-dev libssl-dev nettle-dev libseccomp-dev libcap-dev
     libnftables-dev libzstd-dev zlib1g-dev
     busybox-static crun runc iproute2 nftables procps psmisc python3
     json-schema-test-suite

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/digest.hpp"
+#include "common/dynlib.hpp"
 #include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/json_file.hpp"
@@ -46,6 +47,34 @@ TEST_CASE("sha256 digests match known vectors and parse strictly", "[common]") {
     CHECK(random_hex_id().size() == 64);
     CHECK(random_hex_id(12).size() == 12);
     CHECK(random_hex_id() != random_hex_id());
+}
+
+TEST_CASE("sha256 agrees whether Nettle or an already loaded libcrypto hashes", "[common]") {
+    std::string big(3 << 20, '\0');
+    for (size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>((i * 131) % 251);
+    }
+    constexpr const char* want =
+        "sha256:5284e39777f0fb0c39b67ddfcb272296d137b4a527ccef0c3ee01a7a4ed2f044";
+    auto digest = [&](std::string* impl) {
+        Sha256 h;
+        *impl = h.implementation();
+        for (size_t pos = 0; pos < big.size(); pos += 100000) {
+            h.update(std::string_view(big).substr(pos, 100000));
+        }
+        return h.finish().str();
+    };
+    std::string impl;
+    if (std::string(Sha256().implementation()) == "nettle") {
+        CHECK(digest(&impl) == want);
+        CHECK(impl == "nettle");
+    }
+    // What a registry transfer does: libcurl brings libcrypto into the process.
+    (void)dynlib::symbol("libcrypto.so.3", "EVP_MD_CTX_new");
+    CHECK(digest(&impl) == want);
+    CHECK(impl == "openssl");
+    CHECK(Digest::of("abc").hex() ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("atomic writes replace content and leave no temp file", "[common]") {

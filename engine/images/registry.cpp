@@ -328,6 +328,7 @@ public:
             thread_.join();
         }
         channel_.reset();
+        cur_ = nullptr;  // flushed already; a buffer of the channel otherwise
         if (!result_) {
             return store_.prepare_snapshot(chain_, parent_, diff_id_, blob_, blob_file);
         }

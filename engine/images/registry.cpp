@@ -996,8 +996,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     std::vector<std::optional<BlobWriter>> pending_blobs(todo.size());
     std::vector<std::unique_ptr<ImageStore::PendingSnapshot>> pending_snaps(todo.size());
     std::optional<BackgroundSync> writeback;
-    auto worker = [&] {
-        Client wc(ref->registry_host(), ref->path, pull_scopes(*ref), o, auth);
+    auto worker = [&](Client& wc) {
         while (true) {
             size_t i = next.fetch_add(1);
             if (i >= todo.size()) {
@@ -1064,10 +1063,13 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
         writeback.emplace(store);
     }
     for (size_t i = 1; i < nthreads; ++i) {
-        threads.emplace_back(worker);
+        threads.emplace_back([&] {
+            Client wc(ref->registry_host(), ref->path, pull_scopes(*ref), o, auth);
+            worker(wc);
+        });
     }
     if (nthreads > 0) {
-        worker();
+        worker(c);  // this thread's connection and buffers again
     }
     for (auto& t : threads) {
         t.join();

@@ -568,17 +568,14 @@ public:
             // Created with its permission bits: when the umask lets them all
             // through, as it does for most files, no fchmod is needed.
             mode_t perm = mode & 0777;
-            auto create = [&] {
+            auto created = create_fresh(pfd, base, shown, [&] {
                 return ::openat(pfd, cbase, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                                 perm);
-            };
-            int fd = create();
-            if (fd < 0 && errno == EEXIST) {
-                if (auto r = replace(pfd, base, false, shown); !r) {
-                    return std::move(r).error();
-                }
-                fd = create();
+            });
+            if (!created) {
+                return std::move(created).error();
             }
+            int fd = *created;
             if (fd < 0) {
                 return sys_fail(shown, "create file");
             }
@@ -632,16 +629,12 @@ public:
             if (t == nullptr) {
                 return fail(shown, "symlink without a target");
             }
-            if (::symlinkat(t, pfd, cbase) != 0) {
-                if (errno != EEXIST) {
-                    return sys_fail(shown, "create symlink");
-                }
-                if (auto r = replace(pfd, base, false, shown); !r) {
-                    return std::move(r).error();
-                }
-                if (::symlinkat(t, pfd, cbase) != 0) {
-                    return sys_fail(shown, "create symlink");
-                }
+            auto created = create_fresh(pfd, base, shown, [&] { return ::symlinkat(t, pfd, cbase); });
+            if (!created) {
+                return std::move(created).error();
+            }
+            if (*created != 0) {
+                return sys_fail(shown, "create symlink");
             }
             if (!own && chown_at(pfd, cbase, uid, gid) != 0) {
                 return sys_fail(shown, "set symlink owner");
@@ -653,18 +646,14 @@ public:
         case AE_IFBLK:
         case AE_IFIFO: {
             dev_t dev = ::makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry));
-            auto create = [&] {
+            auto created = create_fresh(pfd, base, shown, [&] {
                 return ::mknodat(pfd, cbase, static_cast<mode_t>(type) | 0600,
                                  type == AE_IFIFO ? 0 : dev);
-            };
-            int made = create();
-            if (made != 0 && errno == EEXIST) {
-                if (auto r = replace(pfd, base, false, shown); !r) {
-                    return std::move(r).error();
-                }
-                made = create();
+            });
+            if (!created) {
+                return std::move(created).error();
             }
-            if (made != 0) {
+            if (*created != 0) {
                 return sys_fail(shown, "create device node");
             }
             // The node was created just now by this process in a private
@@ -705,6 +694,23 @@ private:
     Error sys_fail(const std::string& shown, std::string_view what) {
         int err = errno;
         return Error::from_errno(err, fmt::format("layer {}: entry \"{}\": {}", name_, shown, what));
+    }
+
+    /// Runs `create`, a *at() call making the non-directory `base` in `pfd`
+    /// (-1 with errno on failure); when the name is taken (EEXIST), makes room
+    /// and runs it once more. Returns what the last call returned, errno
+    /// intact; an error only when making room failed.
+    template <typename Create>
+    Result<int> create_fresh(int pfd, const std::string& base, const std::string& shown,
+                             Create create) {
+        int r = create();
+        if (r < 0 && errno == EEXIST) {
+            if (auto made = replace(pfd, base, false, shown); !made) {
+                return std::move(made).error();
+            }
+            r = create();
+        }
+        return r;
     }
 
     /// Makes room for a new entry `base` in `pfd`. Returns true when an existing

@@ -131,18 +131,6 @@ std::pair<char, uint64_t> proc_stat(pid_t pid) {
 
 uint64_t process_start_time(pid_t pid) { return proc_stat(pid).second; }
 
-const std::string& current_boot_id() {
-    static const std::string id = [] {
-        auto text = fs::read_file("/proc/sys/kernel/random/boot_id");
-        std::string out = text ? *text : std::string();
-        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
-            out.pop_back();
-        }
-        return out;
-    }();
-    return id;
-}
-
 bool process_matches(pid_t pid, uint64_t start_time) {
     if (pid <= 0 || start_time == 0) {
         return false;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/boot_id.hpp"  // current_boot_id, for the records of this file
+
 namespace berth::engine::containers {
 
 /// Docker's container states.
@@ -55,9 +57,6 @@ std::string now_rfc3339();
 /// Start time of a process in clock ticks since boot (field 22 of
 /// /proc/<pid>/stat), 0 when the process does not exist.
 uint64_t process_start_time(pid_t pid);
-
-/// This boot's id (/proc/sys/kernel/random/boot_id), read once; "" if unreadable.
-const std::string& current_boot_id();
 
 /// True when `pid` is alive (not a zombie) and started at `start_time` (not a
 /// reused pid).

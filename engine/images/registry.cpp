@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
@@ -832,60 +831,6 @@ Result<Challenge> parse_challenge(std::string_view h) {
     return c;
 }
 
-namespace {
-
-/// Syncs the store's file system on a thread of its own whenever kicked,
-/// while a pull goes on downloading and unpacking: the batch's final, blocking
-/// sync then finds most of the data written already (the disk works while the
-/// workers decompress). A sync that fails here is not reported: the final one
-/// is the barrier and reports.
-class BackgroundSync {
-public:
-    explicit BackgroundSync(const ImageStore& store) : store_(store), thread_([this] { run(); }) {}
-    ~BackgroundSync() {
-        {
-            std::lock_guard lk(mu_);
-            stop_ = true;
-        }
-        cv_.notify_one();
-        thread_.join();
-    }
-    BackgroundSync(const BackgroundSync&) = delete;
-    BackgroundSync& operator=(const BackgroundSync&) = delete;
-
-    void kick() {
-        {
-            std::lock_guard lk(mu_);
-            pending_ = true;
-        }
-        cv_.notify_one();
-    }
-
-private:
-    void run() {
-        std::unique_lock lk(mu_);
-        while (true) {
-            cv_.wait(lk, [this] { return pending_ || stop_; });
-            if (stop_) {
-                return;
-            }
-            pending_ = false;
-            lk.unlock();
-            (void)store_.sync();
-            lk.lock();
-        }
-    }
-
-    const ImageStore& store_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool pending_ = false;
-    bool stop_ = false;
-    std::thread thread_;  // last: starts once the members above exist
-};
-
-}  // namespace
-
 Result<PullResult> pull(ImageStore& store, std::string_view text, const RegistryOptions& o) {
     auto ref = parse_reference(text);
     if (!ref) {
@@ -989,13 +934,12 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     std::atomic<size_t> next{0};
     std::mutex err_mu;
     std::optional<Error> first_error;
-    // Downloaded and unpacked, not yet durable or visible: the whole batch is
-    // synced once (one syncfs instead of a sync per blob and per layer, which
-    // were a third of a pull's time) and then published, blobs before the
-    // snapshots made from them. A failure drops the temp files and dirs.
+    // Downloaded and unpacked, not yet visible: the whole batch is published
+    // at the end, blobs before the snapshots made from them, without a sync
+    // (recorded first: ImageStore::note_unsynced). A failure drops the temp
+    // files and dirs.
     std::vector<std::optional<BlobWriter>> pending_blobs(todo.size());
     std::vector<std::unique_ptr<ImageStore::PendingSnapshot>> pending_snaps(todo.size());
-    std::optional<BackgroundSync> writeback;
     auto worker = [&](Client& wc) {
         while (true) {
             size_t i = next.fetch_add(1);
@@ -1037,7 +981,6 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
                 return;
             }
             sink.emit({Progress::Kind::downloaded, id, d.size, d.size});
-            writeback->kick();
             std::unique_ptr<ImageStore::PendingSnapshot> snap;
             if (tee) {
                 auto unpacked = tee->finish(r->temp_path());
@@ -1050,7 +993,6 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
                     return;
                 }
                 snap = std::move(*unpacked);
-                writeback->kick();
             }
             std::lock_guard lk(err_mu);
             pending_blobs[i].emplace(std::move(*r));
@@ -1059,9 +1001,6 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     };
     size_t nthreads = std::min<size_t>(std::max(1, o.parallel), todo.size());
     std::vector<std::thread> threads;
-    if (!todo.empty()) {
-        writeback.emplace(store);
-    }
     for (size_t i = 1; i < nthreads; ++i) {
         threads.emplace_back([&] {
             Client wc(ref->registry_host(), ref->path, pull_scopes(*ref), o, auth);
@@ -1074,12 +1013,24 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     for (auto& t : threads) {
         t.join();
     }
-    writeback.reset();
     if (first_error) {
         return *first_error;
     }
     if (!todo.empty()) {
-        if (auto r = store.sync(); !r) {
+        std::vector<std::string> new_blobs;
+        std::vector<std::string> new_chains;
+        if (pending_config) {
+            new_blobs.push_back(m->config.digest);
+        }
+        for (const Descriptor* d : todo) {
+            new_blobs.push_back(d->digest);
+        }
+        for (const auto& sn : pending_snaps) {
+            if (sn && sn->tmp) {
+                new_chains.push_back(sn->chain);
+            }
+        }
+        if (auto r = store.note_unsynced(new_blobs, new_chains); !r) {
             return std::move(r).error().wrap(fmt::format("pull {}", text));
         }
         if (pending_config) {

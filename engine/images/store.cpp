@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <thread>
 #include <fmt/format.h>
 
+#include "common/boot_id.hpp"
 #include "common/failpoint.hpp"
 #include "common/fs.hpp"
 #include "common/json_file.hpp"
@@ -42,6 +44,10 @@ stdfs::path temp_dir(const Paths& p) {
 }
 stdfs::path lock_path(const Paths& p) {
     return p.locks() / "images.lock";
+}
+/// Records of batches published without a sync (ImageStore::note_unsynced).
+stdfs::path unsynced_dir(const Paths& p) {
+    return p.images() / "unsynced";
 }
 stdfs::path snapshot_dir(const Paths& p, const std::string& chain) {
     auto d = Digest::parse(chain);
@@ -100,6 +106,46 @@ void clean_stale_temps(const stdfs::path& dir) {
             log::engine().debug("removed stale temp {}", p.native());
         }
     }
+}
+
+/// The sha256 of a file's content.
+Result<std::string> hash_file(const stdfs::path& path) {
+    auto fd = fs::open(path, O_RDONLY);
+    if (!fd) {
+        return std::move(fd).error();
+    }
+    Sha256 sha;
+    std::vector<char> buf(1 << 20);
+    while (true) {
+        ssize_t n = ::read(fd->get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int err = errno;
+            return Error::from_errno(err, fmt::format("read {}", path.native()));
+        }
+        if (n == 0) {
+            return sha.finish().str();
+        }
+        sha.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    }
+}
+
+/// The entries of a directory, dot files included.
+std::vector<std::string> dir_names(const stdfs::path& dir) {
+    std::vector<std::string> names;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        return names;
+    }
+    while (auto* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            names.emplace_back(e->d_name);
+        }
+    }
+    ::closedir(d);
+    return names;
 }
 
 json empty_table() {
@@ -359,13 +405,19 @@ Result<ImageStore> ImageStore::open(const Paths& paths, StoreOptions options) {
     for (const auto& [dir, mode] : {std::pair{blobs_dir(paths), mode_t{0755}},
                                     std::pair{paths.snapshots(), mode_t{0700}},
                                     std::pair{temp_dir(paths), mode_t{0700}},
+                                    std::pair{unsynced_dir(paths), mode_t{0700}},
                                     std::pair{paths.locks(), mode_t{0755}}}) {
         if (auto r = fs::make_dirs(dir, mode); !r) {
             return std::move(r).error().wrap("open image store");
         }
     }
     clean_stale_temps(temp_dir(paths));
-    return ImageStore(paths, options);
+    ImageStore store(paths, options);
+    // Not fatal: the records stay for the next open to settle.
+    if (auto r = store.settle_unsynced(); !r) {
+        log::engine().warn("image store: {}", r.error().message());
+    }
+    return store;
 }
 
 Result<json> ImageStore::read_table() const {
@@ -669,6 +721,7 @@ Result<std::unique_ptr<ImageStore::PendingSnapshot>> ImageStore::prepare_snapsho
     const std::string& chain, const std::string& parent, const std::string& diff_id,
     const std::string& blob, std::unique_ptr<ByteSource> source) {
     auto pending = std::make_unique<PendingSnapshot>();
+    pending->chain = chain;
     pending->dir = snapshot_dir(paths_, chain);
     pending->blob = blob;
     if (auto size = snapshot_size(paths_, chain); size) {
@@ -772,6 +825,201 @@ void ImageStore::sync_dirs() const {
     }
 }
 
+Result<void> ImageStore::note_unsynced(const std::vector<std::string>& blobs,
+                                       const std::vector<std::string>& chains) {
+    if (blobs.empty() && chains.empty()) {
+        return {};
+    }
+    static std::atomic<unsigned> serial{0};
+    const std::string& boot = current_boot_id();
+    json record{{"schema_version", 1}, {"boot_id", boot}, {"blobs", blobs}, {"snapshots", chains}};
+    // The boot id leads the name: settle_unsynced tells the records of this
+    // boot from the others' without reading them.
+    auto name = fmt::format("{}-{}-{}.json", boot, ::getpid(), serial++);
+    if (auto r = write_json(unsynced_dir(paths_) / name, record, -1, 0600); !r) {
+        return std::move(r).error().wrap("record the unsynced writes of the image store");
+    }
+    return {};
+}
+
+Result<ImageStore::SettleReport> ImageStore::settle_unsynced(std::chrono::seconds grace) {
+    SettleReport report;
+    const stdfs::path dir = unsynced_dir(paths_);
+    const std::string mine = current_boot_id() + "-";
+    auto names = dir_names(dir);
+    if (names.empty()) {
+        return report;
+    }
+    std::vector<stdfs::path> due;
+    bool other_boot = false;
+    const time_t now = ::time(nullptr);
+    for (const auto& n : names) {
+        if (n.rfind(".tmp-", 0) == 0) {
+            // A record being written, or left by a killed writer of an earlier boot.
+            if (n.rfind(".tmp-" + mine, 0) != 0) {
+                ::unlinkat(AT_FDCWD, (dir / n).c_str(), 0);
+            }
+        } else if (n.rfind(mine, 0) != 0) {
+            other_boot = true;
+        } else if (struct stat st {}; ::stat((dir / n).c_str(), &st) == 0 &&
+                                      now - st.st_mtime >= grace.count()) {
+            due.push_back(dir / n);
+        }
+    }
+    if (!due.empty()) {
+        if (auto r = sync(); !r) {
+            return std::move(r).error().wrap("settle unsynced image writes");
+        }
+        for (const auto& p : due) {
+            ::unlink(p.c_str());
+        }
+        report.synced = static_cast<int>(due.size());
+    }
+    if (!other_boot) {
+        return report;
+    }
+
+    // The machine went down with these writes maybe not on disk. Under the
+    // store lock; read again, another process may have recovered them.
+    auto lock = fs::FileLock::acquire(lock_path(paths_));
+    if (!lock) {
+        return std::move(lock).error();
+    }
+    std::vector<stdfs::path> records;
+    std::set<std::string> blobs;
+    std::set<std::string> chains;
+    for (const auto& n : dir_names(dir)) {
+        if (n.rfind(".tmp-", 0) == 0 || n.rfind(mine, 0) == 0) {
+            continue;
+        }
+        records.push_back(dir / n);
+        // A torn record was not durable yet, so nothing it names was published.
+        auto rec = read_json(dir / n);
+        if (rec && rec->is_object()) {
+            for (auto& b : strings_of(*rec, "blobs")) {
+                blobs.insert(std::move(b));
+            }
+            for (auto& c : strings_of(*rec, "snapshots")) {
+                chains.insert(std::move(c));
+            }
+        }
+    }
+    if (records.empty()) {
+        return report;
+    }
+    std::set<std::string> lost;
+    for (const auto& b : blobs) {
+        auto path = blob_path(b);
+        if (::access(path.c_str(), F_OK) != 0) {
+            lost.insert(b);  // never published, or its name did not survive
+            continue;
+        }
+        auto got = hash_file(path);
+        if (!got || *got != b) {
+            log::engine().warn("blob {} did not survive the machine going down: removed", b);
+            ::unlink(path.c_str());
+            lost.insert(b);
+        }
+    }
+    // Unpacked files cannot be checked (there is no digest of each): every
+    // snapshot of the records goes, moved aside first so that a removal cut
+    // short leaves no half snapshot in place.
+    for (const auto& c : chains) {
+        auto d = snapshot_dir(paths_, c);
+        if (::access(d.c_str(), F_OK) != 0) {
+            continue;
+        }
+        auto aside = fs::TempDir::create(temp_dir(paths_), "stale-");
+        if (!aside) {
+            return std::move(aside).error().wrap("settle unsynced image writes");
+        }
+        if (::rename(d.c_str(), (aside->path() / "s").c_str()) != 0) {
+            int err = errno;
+            return Error::from_errno(err, fmt::format("settle unsynced image writes: move {} aside",
+                                                      d.native()));
+        }
+    }
+    auto table = read_table();
+    if (!table) {
+        return std::move(table).error();
+    }
+    json& images = (*table)["images"];
+    std::vector<json> removed;
+    auto drop = [&](const std::string& id, const std::string& why) {
+        const json& e = images[id];
+        auto tags = strings_of(e, "repo_tags");
+        log::engine().warn("image {}{}{}: {}; pull it again", id,
+                           tags.empty() ? "" : " ", tags.empty() ? "" : tags.front(), why);
+        removed.push_back(e);
+        report.removed.push_back(id);
+    };
+    std::vector<std::string> ids;
+    for (auto it = images.begin(); it != images.end(); ++it) {
+        ids.push_back(it.key());
+    }
+    for (const auto& id : ids) {
+        const json& entry = images[id];
+        auto entry_blobs = strings_of(entry, "blobs");
+        if (std::any_of(entry_blobs.begin(), entry_blobs.end(),
+                        [&](const std::string& b) { return lost.count(b) != 0; })) {
+            drop(id, "a blob of it was lost when the machine went down");
+            continue;
+        }
+        auto layer_chains = strings_of(entry, "layers");
+        if (std::all_of(layer_chains.begin(), layer_chains.end(),
+                        [&](const std::string& c) { return snapshot_size(paths_, c).has_value(); })) {
+            continue;
+        }
+        // Unpacked again from its blobs, verified above or synced before.
+        auto unpacked = [&]() -> Result<void> {
+            auto mtext = read_blob(entry.value("manifest", ""));
+            auto ctext = read_blob(id);
+            if (!mtext || !ctext) {
+                return Error(Errc::not_found, "its manifest or config is missing");
+            }
+            auto m = parse_manifest(*mtext);
+            auto pc = parse_config(*ctext);
+            if (!m || !pc || m->layers.size() != layer_chains.size() ||
+                pc->diff_ids.size() != layer_chains.size()) {
+                return Error(Errc::invalid_argument, "its manifest or config does not parse");
+            }
+            for (size_t i = 0; i < layer_chains.size(); ++i) {
+                auto r = ensure_snapshot(layer_chains[i], i == 0 ? std::string{} : layer_chains[i - 1],
+                                         pc->diff_ids[i], m->layers[i].digest);
+                if (!r) {
+                    return std::move(r).error();
+                }
+            }
+            return {};
+        }();
+        if (!unpacked) {
+            drop(id, fmt::format("its layers could not be unpacked again: {}",
+                                 unpacked.error().message()));
+            continue;
+        }
+        log::engine().info("image {}: layers unpacked again after the machine went down", id);
+        report.reunpacked.push_back(id);
+    }
+    if (!removed.empty()) {
+        for (const auto& id : report.removed) {
+            images.erase(id);
+        }
+        if (auto r = write_table(*table); !r) {
+            return std::move(r).error();
+        }
+        std::vector<std::string> deleted;
+        delete_unreferenced(*table, removed, &deleted);
+    }
+    if (auto r = sync(); !r) {
+        return std::move(r).error().wrap("settle unsynced image writes");
+    }
+    for (const auto& p : records) {
+        ::unlink(p.c_str());
+    }
+    report.recovered = static_cast<int>(records.size());
+    return report;
+}
+
 Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
                                        const std::vector<std::string>& tags,
                                        const std::string& repo_digest, bool intermediate) {
@@ -831,8 +1079,10 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
     for (int attempt = 0; attempt < 3; ++attempt) {
         // Layers unpack independently (each into its own snapshot): only the
         // missing ones (a pull has usually unpacked them all already), at most
-        // one per core and four at once.
+        // one per core and four at once; then published together without a
+        // sync, recorded first (note_unsynced).
         std::vector<std::optional<Result<int64_t>>> sizes(chains.size());
+        std::vector<std::unique_ptr<PendingSnapshot>> pending(chains.size());
         std::vector<size_t> missing;
         for (size_t i = 0; i < chains.size(); ++i) {
             if (auto size = snapshot_size(paths_, chains[i])) {
@@ -845,8 +1095,15 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
         auto worker = [&] {
             for (size_t k = next++; k < missing.size(); k = next++) {
                 const size_t i = missing[k];
-                sizes[i] = ensure_snapshot(chains[i], i == 0 ? std::string{} : chains[i - 1],
-                                           pc->diff_ids[i], m->layers[i].digest);
+                auto p = prepare_snapshot(chains[i], i == 0 ? std::string{} : chains[i - 1],
+                                          pc->diff_ids[i], m->layers[i].digest,
+                                          blob_path(m->layers[i].digest));
+                if (p) {
+                    sizes[i] = (*p)->size;
+                    pending[i] = std::move(*p);
+                } else {
+                    sizes[i] = std::move(p).error();
+                }
             }
         };
         std::vector<std::thread> threads;
@@ -864,6 +1121,25 @@ Result<Image> ImageStore::commit_image(const std::string& manifest_digest,
                 return std::move(*size).error();
             }
             total += **size;
+        }
+        std::vector<std::string> unpacked;
+        for (const auto& p : pending) {
+            if (p && p->tmp) {
+                unpacked.push_back(p->chain);
+            }
+        }
+        if (!unpacked.empty()) {
+            if (auto r = note_unsynced({}, unpacked); !r) {
+                return std::move(r).error();
+            }
+            for (auto& p : pending) {
+                if (p) {
+                    if (auto r = publish_snapshot(*p, false); !r) {
+                        return std::move(r).error();
+                    }
+                }
+            }
+            sync_dirs();
         }
         auto lock = fs::FileLock::acquire(lock_path(paths_));
         if (!lock) {

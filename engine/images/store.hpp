@@ -22,6 +22,13 @@
 // visible or a complete image; leftover temp files are removed by the next
 // open(). Readers take no lock.
 //
+// Durability. The table is synced at every write. Downloaded blobs and
+// unpacked snapshots are published without a sync, after a durable record
+// naming them (note_unsynced); if the machine goes down before the kernel has
+// written them back, the next open() of another boot checks what the records
+// name and repairs or removes it (settle_unsynced), so a power loss never
+// leaves an image that looks complete with a torn layer.
+//
 // Thread-safety: one ImageStore per thread, except ensure_snapshot, which
 // several threads may call at once; several processes may share a root. A
 // failed pull keeps the blobs it downloaded and the layers it unpacked,
@@ -29,6 +36,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -138,8 +146,8 @@ public:
     Result<Digest> verify(const std::string& expected = {}, int64_t expected_size = -1);
     /// The second half: renames the verified temp file into place. With
     /// `durable`, the data and the directory entry are synced first and after;
-    /// without, the caller has made the data durable already (one syncfs for a
-    /// batch, ImageStore::sync) and calls ImageStore::sync_dirs afterwards.
+    /// without, the caller has recorded it (ImageStore::note_unsynced) or made
+    /// it durable already, and calls ImageStore::sync_dirs afterwards.
     Result<void> publish(bool durable);
     [[nodiscard]] const std::filesystem::path& temp_path() const noexcept;
 
@@ -209,17 +217,16 @@ public:
                                              bool intermediate = false);
 
     /// Unpacks the stored layer `blob` as the snapshot `chain` (on `parent`)
-    /// unless it exists, checking its diff id; returns its unpacked size.
-    /// What commit_image does for each layer; safe to call from several
-    /// threads (each unpacks into its own temp dir, renamed into place), so a
-    /// pull unpacks a layer as soon as it is downloaded.
+    /// unless it exists, checking its diff id, and syncs it before it is
+    /// published; returns its unpacked size. Safe to call from several threads
+    /// (each unpacks into its own temp dir, renamed into place).
     [[nodiscard]] Result<int64_t> ensure_snapshot(const std::string& chain,
                                                   const std::string& parent,
                                                   const std::string& diff_id,
                                                   const std::string& blob);
 
-    /// ensure_snapshot in two halves, for a batch made durable at once (a
-    /// pull: every layer unpacked, one ImageStore::sync, then each published):
+    /// ensure_snapshot in two halves, for a batch published at once (a pull,
+    /// commit_image: every layer unpacked, the batch recorded, then each published):
     /// prepare_snapshot unpacks the layer read from `blob_file` (the stored
     /// blob `blob`, or its verified temp file) into a locked temp dir, checks
     /// its diff id and writes its metadata, without syncing; publish_snapshot
@@ -228,6 +235,7 @@ public:
     struct PendingSnapshot {
         std::optional<fs::TempDir> tmp;  ///< empty: the snapshot existed already
         UniqueFd lock;                   ///< keeps other processes from removing tmp
+        std::string chain;
         std::filesystem::path dir;
         std::string blob;
         int64_t size = 0;
@@ -246,6 +254,32 @@ public:
     [[nodiscard]] Result<void> sync() const;
     /// fsync() of the blob and snapshot directories (after publishing a batch).
     void sync_dirs() const;
+
+    /// Unsynced batches. A pull publishes what it downloaded and unpacked
+    /// without syncing it first: the sync cost a pull a sixth of its time, and
+    /// the kernel writes it all back within half a minute anyway (skopeo,
+    /// podman and Docker never sync). note_unsynced records, durably and
+    /// before anything of the batch is published, the blobs and snapshots
+    /// still to be written back (images/unsynced/<boot id>-...json).
+    /// open() settles those records (settle_unsynced).
+    [[nodiscard]] Result<void> note_unsynced(const std::vector<std::string>& blobs,
+                                             const std::vector<std::string>& chains);
+    struct SettleReport {
+        int synced = 0;     ///< records of this boot made durable and dropped
+        int recovered = 0;  ///< records of another boot checked and dropped
+        std::vector<std::string> reunpacked;  ///< image ids whose layers were unpacked again
+        std::vector<std::string> removed;     ///< image ids dropped: a blob of theirs was lost
+    };
+    /// A record of this boot older than `grace` is synced (one syncfs: the
+    /// kernel has written it back by then, so this is cheap) and dropped; a
+    /// younger one stays. A record of another boot means the machine went down
+    /// before its writes were surely on disk: each of its blobs is hashed
+    /// again and removed when it does not match, each of its snapshots is
+    /// removed (unpacked files cannot be checked), then every image that lost
+    /// a snapshot is unpacked again from its blobs, and one that lost a blob
+    /// is removed from the table (a warning names it: pull it again).
+    [[nodiscard]] Result<SettleReport> settle_unsynced(
+        std::chrono::seconds grace = std::chrono::seconds(60));
 
     [[nodiscard]] const Paths& paths() const noexcept { return paths_; }
     [[nodiscard]] const StoreOptions& options() const noexcept { return options_; }

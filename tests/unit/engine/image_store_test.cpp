@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/boot_id.hpp"
 #include "common/fs.hpp"
+#include "common/json_file.hpp"
 #include "common/paths.hpp"
 #include "engine/images/manifest.hpp"
 #include "engine/images/store.hpp"
@@ -249,4 +251,125 @@ TEST_CASE("store: blobs are verified and never half-written", "[engine][images]"
     CHECK(store.list()->empty());
     CHECK(stdfs::is_empty(f.paths.snapshots()));
     CHECK(stdfs::is_empty(f.paths.tmp() / "images"));
+}
+
+namespace {
+
+/// The records of unsynced batches in the store.
+std::vector<stdfs::path> unsynced_records(const berth::Paths& paths) {
+    std::vector<stdfs::path> out;
+    for (const auto& e : stdfs::directory_iterator(paths.images() / "unsynced")) {
+        out.push_back(e.path());
+    }
+    return out;
+}
+
+/// Makes the one record in the store look written in an earlier boot.
+void record_from_earlier_boot(const berth::Paths& paths) {
+    auto records = unsynced_records(paths);
+    REQUIRE(records.size() == 1);
+    auto rec = berth::read_json(records[0]).value();
+    const std::string old_boot = "00000000-0000-4000-8000-000000000000";
+    REQUIRE(old_boot != berth::current_boot_id());
+    rec["boot_id"] = old_boot;
+    REQUIRE(berth::write_json(paths.images() / "unsynced" / (old_boot + "-1-0.json"), rec));
+    stdfs::remove(records[0]);
+}
+
+}  // namespace
+
+TEST_CASE("store: unsynced batches are synced later in this boot and checked after a reboot",
+          "[engine][images]") {
+    StoreFixture f;
+    auto store = f.open();
+    auto a = add_image(store, "a", "alpha", "a:1");
+    auto b = add_image(store, "b", "beta", "b:1");
+    REQUIRE(a);
+    REQUIRE(b);
+    // Each image's one layer is an uncompressed tar: blob digest, diff id and
+    // chain id are the same.
+    const std::string la = a->diff_ids.at(0);
+    const std::string lb = b->diff_ids.at(0);
+    // committing an image records the layers it unpacked, one record each time
+    auto committed = unsynced_records(f.paths);
+    REQUIRE(committed.size() == 2);
+    auto first = berth::read_json(committed[0]).value();
+    CHECK(first["blobs"].empty());
+    CHECK((first["snapshots"] == nlohmann::json::array({la}) ||
+           first["snapshots"] == nlohmann::json::array({lb})));
+    REQUIRE(store.settle_unsynced(std::chrono::seconds(0))->synced == 2);
+
+    SECTION("this boot: kept while young, synced and dropped once older than the grace") {
+        REQUIRE(store.note_unsynced({la}, {la}));
+        auto records = unsynced_records(f.paths);
+        REQUIRE(records.size() == 1);
+        CHECK(records[0].filename().native().rfind(berth::current_boot_id() + "-", 0) == 0);
+        auto rec = berth::read_json(records[0]).value();
+        CHECK(rec["blobs"] == nlohmann::json::array({la}));
+        CHECK(rec["snapshots"] == nlohmann::json::array({la}));
+        auto young = store.settle_unsynced(std::chrono::seconds(60));
+        REQUIRE(young);
+        CHECK(young->synced == 0);
+        CHECK(unsynced_records(f.paths).size() == 1);
+        auto due = store.settle_unsynced(std::chrono::seconds(0));
+        REQUIRE(due);
+        CHECK(due->synced == 1);
+        CHECK(due->recovered == 0);
+        CHECK(unsynced_records(f.paths).empty());
+        CHECK(berth::fs::read_file(a->layers[0] / "a").value() == "alpha");
+        // nothing to record is no record
+        REQUIRE(store.note_unsynced({}, {}));
+        CHECK(unsynced_records(f.paths).empty());
+    }
+
+    SECTION("another boot, blob intact: the snapshot is unpacked again from it") {
+        REQUIRE(store.note_unsynced({la}, {la}));
+        record_from_earlier_boot(f.paths);
+        // what a power loss leaves of a file never written back
+        REQUIRE(::truncate((a->layers[0] / "a").c_str(), 0) == 0);
+        auto r = store.settle_unsynced();
+        REQUIRE(r);
+        CHECK(r->recovered == 1);
+        CHECK(r->reunpacked == std::vector<std::string>{a->id});
+        CHECK(r->removed.empty());
+        CHECK(berth::fs::read_file(a->layers[0] / "a").value() == "alpha");
+        CHECK(store.find("a:1")->id == a->id);
+        CHECK(store.find("b:1")->id == b->id);
+        CHECK(unsynced_records(f.paths).empty());
+        CHECK(stdfs::is_empty(f.paths.tmp() / "images"));
+    }
+
+    SECTION("another boot, blob lost: the image goes, the others stay; open() settles") {
+        REQUIRE(store.note_unsynced({lb}, {lb}));
+        record_from_earlier_boot(f.paths);
+        REQUIRE(::truncate(store.blob_path(lb).c_str(), 3) == 0);
+        auto reopened = ImageStore::open(f.paths);
+        REQUIRE(reopened);
+        auto gone = reopened->find("b:1");
+        REQUIRE_FALSE(gone);
+        CHECK(gone.error().code() == berth::Errc::not_found);
+        CHECK_FALSE(stdfs::exists(reopened->blob_path(lb)));
+        CHECK_FALSE(stdfs::exists(b->layers[0].parent_path()));
+        CHECK_FALSE(stdfs::exists(reopened->blob_path(b->id)));
+        CHECK(reopened->find("a:1")->id == a->id);
+        CHECK(berth::fs::read_file(a->layers[0] / "a").value() == "alpha");
+        CHECK(unsynced_records(f.paths).empty());
+        // and the image can be stored again
+        auto again = add_image(*reopened, "b", "beta", "b:1");
+        REQUIRE(again);
+        CHECK(again->id == b->id);
+    }
+
+    SECTION("another boot, torn record: dropped, nothing else touched") {
+        const std::string name = "00000000-0000-4000-8000-000000000000-7-0.json";
+        REQUIRE(berth::fs::write_atomic(f.paths.images() / "unsynced" / name, ""));
+        REQUIRE(berth::fs::write_atomic(f.paths.images() / "unsynced" / (".tmp-" + name + "-x"), "{"));
+        auto r = store.settle_unsynced();
+        REQUIRE(r);
+        CHECK(r->recovered == 1);
+        CHECK(r->reunpacked.empty());
+        CHECK(r->removed.empty());
+        CHECK(unsynced_records(f.paths).empty());
+        CHECK(store.list()->size() == 2);
+    }
 }

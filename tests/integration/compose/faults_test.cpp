@@ -991,14 +991,36 @@ TEST_CASE("F9: after a simulated reboot the next up converges with no stale refe
 namespace {
 
 /// Pids of the supervisors of a scratch root (`berth … __supervise`).
+int parent_of(int pid);
+
+/// The supervisor processes. A container process forked by its supervisor
+/// carries the supervisor's command line until it execs the container's
+/// command (a restart storm catches some in that instant): those are left out.
 std::vector<int> supervisors(const ScratchRoot& s) {
-    std::vector<int> out;
+    std::set<int> all;
     for (const auto& p : berth::testing::take_census(s).processes) {
         if (p.find("__supervise") != std::string::npos) {
-            out.push_back(std::stoi(p.substr(0, p.find(' '))));
+            all.insert(std::stoi(p.substr(0, p.find(' '))));
+        }
+    }
+    std::vector<int> out;
+    for (int pid : all) {
+        if (all.count(parent_of(pid)) == 0) {
+            out.push_back(pid);
         }
     }
     return out;
+}
+
+/// PPid from /proc/<pid>/status, 0 when gone.
+int parent_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("PPid:", 0) == 0) {
+            return std::stoi(line.substr(5));
+        }
+    }
+    return 0;
 }
 
 /// A field of /proc/<pid>/status in kB (VmRSS), 0 when gone.

@@ -894,13 +894,18 @@ Result<ImageStore::SettleReport> ImageStore::settle_unsynced(std::chrono::second
         }
         records.push_back(dir / n);
         // A torn record was not durable yet, so nothing it names was published.
+        // Only digests are taken: the names become paths below.
         auto rec = read_json(dir / n);
         if (rec && rec->is_object()) {
             for (auto& b : strings_of(*rec, "blobs")) {
-                blobs.insert(std::move(b));
+                if (Digest::parse(b)) {
+                    blobs.insert(std::move(b));
+                }
             }
             for (auto& c : strings_of(*rec, "snapshots")) {
-                chains.insert(std::move(c));
+                if (Digest::parse(c)) {
+                    chains.insert(std::move(c));
+                }
             }
         }
     }

@@ -364,12 +364,19 @@ TEST_CASE("store: unsynced batches are synced later in this boot and checked aft
         const std::string name = "00000000-0000-4000-8000-000000000000-7-0.json";
         REQUIRE(berth::fs::write_atomic(f.paths.images() / "unsynced" / name, ""));
         REQUIRE(berth::fs::write_atomic(f.paths.images() / "unsynced" / (".tmp-" + name + "-x"), "{"));
+        // names that are not digests are never taken as paths
+        stdfs::create_directories(f.dir.path() / "victim");
+        nlohmann::json hostile = {{"boot_id", "x"},
+                                  {"blobs", {"../../../victim"}},
+                                  {"snapshots", {"../../victim", "sha256:../../victim"}}};
+        REQUIRE(berth::write_json(f.paths.images() / "unsynced" / ("x-" + name), hostile));
         auto r = store.settle_unsynced();
         REQUIRE(r);
-        CHECK(r->recovered == 1);
+        CHECK(r->recovered == 2);
         CHECK(r->reunpacked.empty());
         CHECK(r->removed.empty());
         CHECK(unsynced_records(f.paths).empty());
         CHECK(store.list()->size() == 2);
+        CHECK(stdfs::exists(f.dir.path() / "victim"));
     }
 }

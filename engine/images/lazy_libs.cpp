@@ -131,7 +131,13 @@ BERTH_CURL(void, curl_slist_free_all, (struct curl_slist * l), (l))
 
 // The two variadic ones take exactly one more argument, whose type the option
 // number encodes (curl.h's CURLOPTTYPE_* and CURLINFO_* bases): read it as
-// that type and pass it on, typed.
+// that type and pass it on, typed. curl.h fixes their signatures, an enum
+// before the `...`; clang's -Wvarargs flags va_start after an enum (it might
+// be promoted), but curl's enums are int-sized and passed as an int.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wvarargs"
+#endif
 extern "C" CURLcode curl_easy_setopt(CURL* h, CURLoption option, ...) {
     static const auto real =
         reinterpret_cast<decltype(&curl_easy_setopt)>(
@@ -167,3 +173,6 @@ extern "C" CURLcode curl_easy_getinfo(CURL* h, CURLINFO info, ...) {
     va_end(ap);
     return real(h, info, out);
 }
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif

@@ -892,8 +892,8 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     sink.emit({Progress::Kind::resolved, short_digest(manifest_digest), 0,
                static_cast<int64_t>(m->layers.size())});
     bool downloaded = false;
-    // A new config stays in its verified temp file until the layers' batch
-    // is made durable: its own fsyncs held up the first layer request.
+    // A new config stays in its verified temp file and is published with the
+    // layers' batch: its own fsyncs held up the first layer request.
     std::optional<BlobWriter> pending_config;
     Result<std::string> ctext = Error(Errc::not_found, "config");
     if (!store.has_blob(m->config.digest)) {
@@ -1016,7 +1016,7 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
     if (first_error) {
         return *first_error;
     }
-    if (!todo.empty()) {
+    if (!todo.empty() || pending_config) {
         std::vector<std::string> new_blobs;
         std::vector<std::string> new_chains;
         if (pending_config) {
@@ -1051,10 +1051,6 @@ Result<PullResult> pull(ImageStore& store, std::string_view text, const Registry
             }
         }
         store.sync_dirs();
-    } else if (pending_config) {
-        if (auto r = pending_config->publish(true); !r) {
-            return std::move(r).error().wrap(fmt::format("pull {}: config", text));
-        }
     }
     downloaded = downloaded || !todo.empty();
     if (auto r = store.put_blob(body, manifest_digest); !r) {

@@ -77,20 +77,28 @@ Result<UniqueFd> lock_temp(const stdfs::path& p, bool dir) {
     return fd;
 }
 
-/// Removes temp entries whose writer is gone (its flock is free).
-void clean_stale_temps(const stdfs::path& dir) {
+/// The entries of a directory, dot files included.
+std::vector<std::string> dir_names(const stdfs::path& dir) {
+    std::vector<std::string> names;
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
-        return;
+        return names;
     }
-    std::vector<std::string> names;
     while (auto* e = ::readdir(d)) {
-        if (e->d_name[0] != '.') {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
             names.emplace_back(e->d_name);
         }
     }
     ::closedir(d);
-    for (const auto& n : names) {
+    return names;
+}
+
+/// Removes temp entries whose writer is gone (its flock is free).
+void clean_stale_temps(const stdfs::path& dir) {
+    for (const auto& n : dir_names(dir)) {
+        if (n[0] == '.') {
+            continue;
+        }
         auto p = dir / n;
         int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
@@ -130,22 +138,6 @@ Result<std::string> hash_file(const stdfs::path& path) {
         }
         sha.update(std::string_view(buf.data(), static_cast<size_t>(n)));
     }
-}
-
-/// The entries of a directory, dot files included.
-std::vector<std::string> dir_names(const stdfs::path& dir) {
-    std::vector<std::string> names;
-    DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) {
-        return names;
-    }
-    while (auto* e = ::readdir(d)) {
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-            names.emplace_back(e->d_name);
-        }
-    }
-    ::closedir(d);
-    return names;
 }
 
 json empty_table() {

@@ -991,7 +991,16 @@ TEST_CASE("F9: after a simulated reboot the next up converges with no stale refe
 namespace {
 
 /// Pids of the supervisors of a scratch root (`berth … __supervise`).
-int parent_of(int pid);
+/// A number field of /proc/<pid>/status (VmRSS in kB, PPid), 0 when gone.
+long status_number(int pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stol(line.substr(field.size() + 1));
+        }
+    }
+    return 0;
+}
 
 /// The supervisor processes. A container process forked by its supervisor
 /// carries the supervisor's command line until it execs the container's
@@ -1005,33 +1014,11 @@ std::vector<int> supervisors(const ScratchRoot& s) {
     }
     std::vector<int> out;
     for (int pid : all) {
-        if (all.count(parent_of(pid)) == 0) {
+        if (all.count(static_cast<int>(status_number(pid, "PPid"))) == 0) {
             out.push_back(pid);
         }
     }
     return out;
-}
-
-/// PPid from /proc/<pid>/status, 0 when gone.
-int parent_of(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("PPid:", 0) == 0) {
-            return std::stoi(line.substr(5));
-        }
-    }
-    return 0;
-}
-
-/// A field of /proc/<pid>/status in kB (VmRSS), 0 when gone.
-long status_kb(int pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(field + ":", 0) == 0) {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    return 0;
 }
 
 size_t fd_count(int pid) {
@@ -1112,7 +1099,7 @@ TEST_CASE(
         CHECK(sups.size() == 10);
         for (int pid : sups) {
             fd_counts.insert(fd_count(pid));
-            max_rss_kb = std::max(max_rss_kb, status_kb(pid, "VmRSS"));
+            max_rss_kb = std::max(max_rss_kb, status_number(pid, "VmRSS"));
         }
         auto down = s.berth({"down", "-v", "-f", file});
         INFO(down.err);
